@@ -208,6 +208,8 @@ export interface Task extends Meta {
   GenericResources?: unknown[];
   /** internal: the service's SpecVersion this task was made from */
   SpecVersion?: number;
+  /** the service's name and labels, so a worker can name containers without reading services */
+  ServiceAnnotations?: { Name: string; Labels?: Labels };
 }
 
 // ---- networks (swarm scope) ----

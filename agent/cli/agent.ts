@@ -1,0 +1,45 @@
+// Owns the `shoal agent` daemon: one process per host running the node
+// (manager and/or worker) and the Docker-compatible API; exits cleanly on
+// SIGTERM/SIGINT and leaves task containers running for the next start.
+import { hostname } from 'node:os';
+import { ApiServer } from '../api/server.js';
+import { logger } from '../common/log.js';
+import { SwarmNode } from '../node.js';
+
+const log = logger('agent');
+
+export interface AgentOptions {
+  stateDir: string;
+  apiSocket: string;
+  hostname?: string;
+  dockerHost: string;
+  advertiseAddr?: string;
+  listenAddr: string;
+  metricsAddr: string;
+}
+
+export const AGENT_DEFAULTS = {
+  stateDir: '/var/lib/shoal',
+  apiSocket: '/run/shoal/docker.sock',
+  dockerHost: 'unix:///var/run/docker.sock',
+  listenAddr: '0.0.0.0:2377',
+  metricsAddr: '0.0.0.0:9323',
+};
+
+export async function runAgent(opts: AgentOptions): Promise<{ close(): Promise<void> }> {
+  const node = new SwarmNode({
+    stateDir: opts.stateDir, hostname: opts.hostname || hostname(), dockerHost: opts.dockerHost,
+    listenAddr: opts.listenAddr, advertiseAddr: opts.advertiseAddr,
+  });
+  await node.start();
+  const api = new ApiServer({ backend: node, dockerHost: opts.dockerHost });
+  await api.listenUnix(opts.apiSocket);
+  log.info({ socket: opts.apiSocket, stateDir: opts.stateDir }, 'shoal agent ready');
+  let closing: Promise<void> | undefined;
+  return {
+    close: () => (closing ??= (async () => {
+      await api.close();
+      await node.close();
+    })()),
+  };
+}
