@@ -2,6 +2,7 @@
 // tasks may resolve (services, `tasks.` names, task names, aliases, PTR).
 // Pure bookkeeping, fed by the agent with setNetworkRecords(); the DNS
 // server asks it through the narrow `Records` interface.
+import { isIPv4 } from 'node:net';
 import ipaddr from 'ipaddr.js';
 
 /** What the DNS server asks. Names arrive lower-cased, without trailing dot. */
@@ -18,7 +19,7 @@ export interface Records {
 
 export interface ServiceEntry {
   name: string;
-  /** the service's VIP on this network (endpointMode 'vip') */
+  /** the service's VIP on this network (endpointMode 'vip'; until it has one, the name answers the task addresses) */
   vip?: string;
   /** addresses of the running (and healthy) tasks on this network */
   taskAddrs: string[];
@@ -83,17 +84,19 @@ export class ServiceRecords implements Records {
     const addPtr = (addr: string, name: string) => {
       if (!ptr.has(addr)) ptr.set(addr, [netName ? `${norm(name)}.${netName}` : norm(name)]);
     };
+    // Only IPv4 addresses can be A records; anything else is ignored.
     for (const s of recs.services) {
-      const running = [...s.taskAddrs];
+      const running = s.taskAddrs.filter((a) => isIPv4(a));
       const main: NameEntry =
-        s.endpointMode === 'vip' && s.vip ? { addrs: [s.vip], shuffle: false } : { addrs: running, shuffle: true };
+        s.endpointMode === 'vip' && s.vip && isIPv4(s.vip) ? { addrs: [s.vip], shuffle: false } : { addrs: running, shuffle: true };
       add(s.name, main);
       for (const a of s.aliases ?? []) add(a, main);
       add(`tasks.${s.name}`, { addrs: running, shuffle: true });
       for (const a of s.aliases ?? []) add(`tasks.${a}`, { addrs: running, shuffle: true });
-      if (s.endpointMode === 'vip' && s.vip) addPtr(s.vip, s.name);
+      if (s.endpointMode === 'vip' && s.vip && isIPv4(s.vip)) addPtr(s.vip, s.name);
     }
     for (const t of recs.tasks) {
+      if (!isIPv4(t.addr)) continue;
       const e: NameEntry = { addrs: [t.addr], shuffle: false };
       add(t.name, e);
       for (const a of t.aliases ?? []) add(a, e);

@@ -148,7 +148,11 @@ export class DnsServer {
       return;
     }
     reply.then((r) => {
-      if (r) sock.send(r, rinfo.port, rinfo.address);
+      try {
+        if (r) sock.send(r, rinfo.port, rinfo.address);
+      } catch {
+        // the listener was closed while the query was being forwarded
+      }
     }, () => undefined);
   }
 

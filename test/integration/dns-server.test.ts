@@ -49,6 +49,7 @@ records.setNetworkRecords('back-id', {
 
 let port = 0;
 let deadPort = 0;
+let deadUpstreamPort = 0;
 let main: DnsServer;
 let upstream: DnsServer;
 let dead: DnsServer;
@@ -61,7 +62,7 @@ test.before(async () => {
   // An upstream address where nothing answers: a port we bind and release.
   const probe = dgram.createSocket('udp4');
   await new Promise<void>((r) => probe.bind(0, `127.${D}.0.1`, () => r()));
-  const nobody = probe.address().port;
+  const nobody = (deadUpstreamPort = probe.address().port);
   await new Promise<void>((r) => probe.close(() => r()));
   dead = new DnsServer({ records, upstream: [`127.${D}.0.1:${nobody}`], forwardTimeoutMs: 300 });
   deadPort = await dead.listen(`127.${D}.0.2`, 0);
@@ -190,6 +191,27 @@ test('pipelined TCP queries, then a half-close: all answered, then the server cl
   t.deepEqual(answers.get(2), ['192.0.2.200']);
   t.false(answers.has(3), 'the cut-short message is dropped');
   t.deepEqual(answers.get(4), ['10.0.1.3', '10.0.1.4', '10.0.1.5']);
+});
+
+test('several listen addresses; unlisten frees one; an upstream that does not answer is skipped for the next', async (t) => {
+  const recs = new ServiceRecords();
+  recs.setNetworkRecords('n', { subnet: '127.0.0.0/8', services: [{ name: 'one', vip: '10.9.0.2', taskAddrs: [], endpointMode: 'vip' }], tasks: [] });
+  const upPort = upstream.addresses()[0]!.port;
+  // first upstream: a port where nothing listens (the dead server's upstream), then the real one
+  const s = new DnsServer({ records: recs, upstream: [`127.${D}.0.1:${deadUpstreamPort}`, `127.${U}.0.1:${upPort}`], forwardTimeoutMs: 2000 });
+  t.teardown(() => s.close());
+  const p1 = await s.listen(`127.${D}.0.3`, 0);
+  await t.throwsAsync(() => s.listen(`127.${D}.0.3`, 0));
+  const p2 = await s.listen(`127.${D}.0.4`, 0);
+  const ask = async (addr: string, p: number, name: string) =>
+    (await execFileP('dig', [`@${addr}`, '-p', String(p), '+time=4', '+tries=1', '+short', name], { timeout: 20_000 })).stdout;
+  t.deepEqual(lines(await ask(`127.${D}.0.3`, p1, 'one')), ['10.9.0.2']);
+  t.deepEqual(lines(await ask(`127.${D}.0.4`, p2, 'one')), ['10.9.0.2']);
+  t.deepEqual(lines(await ask(`127.${D}.0.4`, p2, 'example.test')), ['192.0.2.200'], 'answered by the second upstream');
+  await s.unlisten(`127.${D}.0.3`);
+  t.deepEqual(s.addresses().map((a) => a.addr), [`127.${D}.0.4`]);
+  const again = await s.listen(`127.${D}.0.3`, p1);
+  t.is(again, p1, 'the address and port are free again');
 });
 
 function dnsQuery(name: string, type: number, id = 77): Buffer {

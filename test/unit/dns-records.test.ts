@@ -124,3 +124,14 @@ test('without a network name there is no NXDOMAIN zone and no NAME.NETWORK', (t)
   t.is(r.lookup('nope.api', '10.5.9.9'), undefined);
   t.deepEqual(r.reverse('10.5.0.3', '10.5.9.9'), ['api.1.x']);
 });
+
+test('addresses that are not IPv4 are ignored', (t) => {
+  const r = new ServiceRecords();
+  r.setNetworkRecords('n', {
+    subnet: '10.6.0.0/16',
+    services: [{ name: 'x', vip: 'fe80::1', taskAddrs: ['10.6.0.3', 'bogus'], endpointMode: 'vip' }],
+    tasks: [{ name: 'x.1.a', addr: 'nope' }],
+  });
+  t.deepEqual(addrs(r.lookup('x', '10.6.1.1')), ['10.6.0.3']);
+  t.is(r.lookup('x.1.a', '10.6.1.1'), undefined);
+});

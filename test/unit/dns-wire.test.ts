@@ -3,7 +3,7 @@
 // QDCOUNT≠1, and a seeded fuzz of random, truncated and mutated packets.
 import test from 'ava';
 import { Packet } from 'dns2';
-import { DnsServer, ServiceRecords } from '../../netd/dns/index.js';
+import { DnsServer, ServiceRecords, parseUpstream, resolvConfNameservers } from '../../netd/dns/index.js';
 import { encodeAnswer, parseQuery, reverseName, RCODE, TYPE } from '../../netd/dns/wire.js';
 
 function query(name: string, type: number, opts: { id?: number; edns?: number } = {}): Buffer {
@@ -173,4 +173,14 @@ test('fuzz: random, truncated and mutated packets never throw; good queries stil
   t.deepEqual(ok.answers.map((a) => a.address), ['10.0.1.2']);
   t.true(s.stats().results.dropped > 1000);
   await s.close();
+});
+
+test('upstream addresses and resolv.conf parsing', (t) => {
+  t.deepEqual(parseUpstream('10.1.2.3'), { host: '10.1.2.3', port: 53 });
+  t.deepEqual(parseUpstream('127.0.0.1:5353'), { host: '127.0.0.1', port: 5353 });
+  t.deepEqual(parseUpstream('[::1]:5353'), { host: '::1', port: 5353 });
+  t.deepEqual(parseUpstream('fd00::53'), { host: 'fd00::53', port: 53 });
+  t.throws(() => parseUpstream('dns.example'));
+  const conf = '# comment\nsearch example\nnameserver 10.255.255.53\nnameserver fe80::1%eth0\n  nameserver   1.1.1.1 \nnameserver bogus\noptions ndots:2\n';
+  t.deepEqual(resolvConfNameservers(conf), ['10.255.255.53', 'fe80::1', '1.1.1.1']);
 });
