@@ -45,7 +45,7 @@ async function setup(nodeInputs: NodeInput[], opts: { strategy?: string; service
   return { store, nodes, service, addTasks, task, countOn };
 }
 
-async function until(what: string, cond: () => boolean, ms = 5000): Promise<void> {
+async function until(what: string, cond: () => boolean, ms = 20_000): Promise<void> {
   const deadline = Date.now() + ms;
   while (!cond()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);

@@ -2,7 +2,7 @@ import test from 'ava';
 import { taskRequest } from '../../agent/manager/scheduler/filters.js';
 import { makeNode, makeService, makeTask, type NodeInput, type TaskInput } from '../../agent/manager/scheduler/fixtures.js';
 import { NodeInfo, occupancy } from '../../agent/manager/scheduler/nodeinfo.js';
-import { placeGroup, placeOnNode } from '../../agent/manager/scheduler/placer.js';
+import { placeGroup, placeOnNode, StaticCache } from '../../agent/manager/scheduler/placer.js';
 import { isStrategy } from '../../agent/manager/scheduler/strategy.js';
 
 const svc = makeService({ id: 'svc1' });
@@ -162,4 +162,44 @@ test('placeOnNode checks only the given node', (t) => {
   t.is(placeOnNode(undefined, req(), 'c'), 'node not found');
   const [drained] = nodes([{ availability: 'drain' }]);
   t.is(placeOnNode(drained, req(), 'd'), '1 node not available for new tasks');
+});
+
+test('a shared static-filter cache gives the same placements as none', (t) => {
+  const inputs: NodeInput[] = Array.from({ length: 12 }, (_, i) => ({
+    cpus: 1 + (i % 3), labels: { zone: `z${i % 2}` }, availability: i === 5 ? 'drain' : 'active', role: i < 4 ? 'manager' : 'worker',
+  }));
+  const groups: Array<[Partial<TaskInput>, number]> = [
+    [{ cpus: 0.5 }, 9], [{ cpus: 0.5, constraints: ['node.role==manager'] }, 3], [{ constraints: ['node.labels.zone==z1'] }, 1],
+    [{ cpus: 1, constraints: ['node.role==manager'] }, 1], [{ platforms: [{ OS: 'windows' }] }, 1], [{ cpus: 0.25 }, 1],
+  ];
+  for (const strategy of ['spread', 'binpack', 'random'] as const) {
+    const run = (withCache: boolean) => {
+      const list = nodes(inputs);
+      const cache = withCache ? new StaticCache(list) : undefined;
+      return groups.map(([p, n], g) => {
+        const r = placeGroup(list, req(p, makeService({ id: `s${g}` })), ids(n, `g${g}-`), { strategy, cache, random: lcg(g + 1) });
+        return { placed: [...r.placed].map(([k, v]) => [k, v.id]), unplaced: r.unplaced, reason: r.reason };
+      });
+    };
+    const a = run(true);
+    t.deepEqual(a, run(false), strategy);
+    t.is(a[4]!.reason, 'no suitable node (unsupported platform on 11 nodes; 1 node not available for new tasks)', strategy);
+  }
+});
+
+test('a group of one task takes the best node by a scan', (t) => {
+  const list = nodes([{}, {}, {}]);
+  running(list[0]!, 'other', 1);
+  running(list[1]!, svc.ID, 1);
+  t.is(placeGroup(list, req(), ['a']).placed.get('a'), list[2], 'spread');
+  t.is(placeGroup(nodes([{}, {}, {}]).map((ni, i) => (running(ni, 'x', i), ni)), req(), ['b'], { strategy: 'binpack' }).placed.size, 1);
+  const full = nodes([{ cpus: 1 }]);
+  const r = placeGroup(full, req({ cpus: 2 }), ['c']);
+  t.deepEqual(r.unplaced, ['c']);
+  t.is(r.reason, 'no suitable node (insufficient resources on 1 node)');
+  const bp = nodes([{}, {}, {}]);
+  running(bp[1]!, 'x', 2);
+  t.is(placeGroup(bp, req(), ['d'], { strategy: 'binpack' }).placed.get('d'), bp[1]);
+  const rnd = nodes([{}, { state: 'down' }, {}]);
+  t.is(placeGroup(rnd, req(), ['e'], { strategy: 'random', random: () => 0.99 }).placed.get('e'), rnd[2]);
 });

@@ -143,6 +143,13 @@ export const FILTERS: readonly Filter[] = [
   readyFilter, availabilityFilter, resourceFilter, constraintFilter, platformFilter, hostPortFilter, maxReplicasFilter,
 ];
 export const DYNAMIC_FILTERS: readonly Filter[] = FILTERS.filter((f) => f.dynamic);
+export const STATIC_FILTERS: readonly Filter[] = FILTERS.filter((f) => !f.dynamic);
+
+/** requests with equal keys get the same verdicts from the static filters */
+export function staticKey(req: TaskRequest): string {
+  if (req.constraints.length === 0 && !req.constraintError && req.platforms.length === 0) return '';
+  return JSON.stringify([req.constraints, req.constraintError ?? null, req.platforms]);
+}
 
 /** index in `filters` of the first filter rejecting the node, or -1 when it passes */
 export function firstRejection(req: TaskRequest, ni: NodeInfo, filters: readonly Filter[] = FILTERS): number {

@@ -4,12 +4,37 @@
 // the fewest tasks of the service first). Placements are recorded on the
 // NodeInfos at once so later groups see them. No store, no I/O.
 import { nodeAttribute } from './constraints.js';
-import { DYNAMIC_FILTERS, FILTERS, nodeRejection, passes, unschedulableReason, type TaskRequest } from './filters.js';
+import {
+  DYNAMIC_FILTERS, FILTERS, nodeRejection, passes, STATIC_FILTERS, staticKey, unschedulableReason, type TaskRequest,
+} from './filters.js';
 import type { NodeInfo, TaskDemand } from './nodeinfo.js';
-import { makePicker, type Picker, type PickerOptions, type StrategyName } from './strategy.js';
+import { bestNode, makePicker, type Picker, type PickerOptions, type StrategyName } from './strategy.js';
 
 export interface PlaceOptions extends PickerOptions {
   strategy?: StrategyName;
+  /** static-filter verdicts shared by the groups of one pass over the same nodes */
+  cache?: StaticCache;
+}
+
+/**
+ * Remembers which nodes pass the static filters (ready, availability,
+ * constraints, platform) per distinct constraint/platform set, so groups
+ * asking the same only run the dynamic filters. Valid for one pass: build a
+ * new one whenever nodes change.
+ */
+export class StaticCache {
+  private readonly byKey = new Map<string, NodeInfo[]>();
+  constructor(readonly nodes: readonly NodeInfo[]) {}
+
+  candidates(req: TaskRequest): NodeInfo[] {
+    const key = staticKey(req);
+    let list = this.byKey.get(key);
+    if (!list) {
+      list = this.nodes.filter((ni) => passes(req, ni, STATIC_FILTERS));
+      this.byKey.set(key, list);
+    }
+    return list;
+  }
 }
 
 export interface GroupResult {
@@ -91,14 +116,25 @@ function buildBucket(nodes: readonly NodeInfo[], levels: readonly string[], req:
  */
 export function placeGroup(nodes: readonly NodeInfo[], req: TaskRequest, taskIds: readonly string[], opts: PlaceOptions = {}): GroupResult {
   const placed = new Map<string, NodeInfo>();
-  const eligible: NodeInfo[] = [];
-  for (const ni of nodes) if (passes(req, ni, FILTERS)) eligible.push(ni);
+  const cached = opts.cache && opts.cache.nodes === nodes ? opts.cache.candidates(req) : undefined;
+  const fits = cached ? (ni: NodeInfo) => passes(req, ni, DYNAMIC_FILTERS) : (ni: NodeInfo) => passes(req, ni, FILTERS);
   const demand = demandOf(req);
+  const strategy = opts.strategy ?? 'spread';
+  if (taskIds.length === 1 && req.spreadOver.length === 0) {
+    const ni = bestNode(strategy, cached ?? nodes, req.serviceId, fits, opts);
+    if (ni) {
+      ni.addTask(taskIds[0]!, demand);
+      placed.set(taskIds[0]!, ni);
+      return { placed, unplaced: [] };
+    }
+    return { placed, unplaced: taskIds.slice(), reason: unschedulableReason(req, nodes) };
+  }
+  const eligible = (cached ?? nodes).filter(fits);
   const commit = (id: string, ni: NodeInfo): boolean => {
     ni.addTask(id, demand);
     return passes(req, ni, DYNAMIC_FILTERS);
   };
-  const root = buildBucket(eligible, req.spreadOver, req, opts, commit);
+  const root = buildBucket(eligible, req.spreadOver, req, { ...opts, strategy }, commit);
   let i = 0;
   for (; i < taskIds.length; i++) {
     const id = taskIds[i]!;

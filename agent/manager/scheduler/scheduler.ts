@@ -12,7 +12,7 @@ import type { Cluster, Node, Service, Task } from '../../common/types.js';
 import type { Change, Store } from '../store/types.js';
 import { taskRequest, type TaskRequest } from './filters.js';
 import { NodeInfo, occupancy } from './nodeinfo.js';
-import { placeGroup, placeOnNode } from './placer.js';
+import { placeGroup, placeOnNode, StaticCache } from './placer.js';
 import { isStrategy, type StrategyName } from './strategy.js';
 
 const log = logger('scheduler');
@@ -230,9 +230,10 @@ export class Scheduler {
       else groups.set(key, { req: taskRequest(t, service), service, tasks: [t] });
     }
     const nodeList = [...this.nodes.values()];
+    const cache = new StaticCache(nodeList);
     for (const g of groups.values()) {
       const ids = g.tasks.map((t) => t.ID);
-      const r = placeGroup(nodeList, g.req, ids, { strategy: this.strategyFor(g.service), random: this.opts.random });
+      const r = placeGroup(nodeList, g.req, ids, { strategy: this.strategyFor(g.service), random: this.opts.random, cache });
       for (const t of g.tasks) {
         const ni = r.placed.get(t.ID);
         if (ni) this.recordPlacement(t, ni.id, outcomes);
@@ -259,12 +260,12 @@ export class Scheduler {
       if (!chunk.some((o) => o.nodeId !== undefined || o.task.Status.Err !== o.reason || o.task.Status.Message !== PENDING_MESSAGE)) continue;
       let results: { o: Outcome; now: Task | undefined; wrote: boolean }[];
       try {
+        const ts = nowIso();
         results = await this.store.update((tx) => chunk.map((o) => {
           const fresh = tx.get('tasks', o.task.ID);
           if (!fresh || fresh.Version.Index !== o.task.Version.Index || !isWorkItem(fresh) || fresh.NodeID !== o.task.NodeID) {
             return { o, now: fresh, wrote: false };
           }
-          const ts = nowIso();
           if (o.nodeId !== undefined) {
             const next = { ...fresh, NodeID: o.nodeId, Status: { State: 'assigned' as const, Message: ASSIGNED_MESSAGE, Timestamp: ts } };
             return { o, now: tx.update('tasks', next, fresh.Version.Index), wrote: true };
@@ -300,6 +301,8 @@ export class Scheduler {
 function groupKey(t: Task): string {
   const p = t.Spec.Placement;
   const r = t.Spec.Resources?.Reservations;
-  if (!p && !r) return t.ServiceID;
-  return `${t.ServiceID}\0${JSON.stringify(p ?? null)}\0${JSON.stringify(r ?? null)}`;
+  let key = t.ServiceID;
+  if (r) key += `\0${r.NanoCPUs ?? 0}\0${r.MemoryBytes ?? 0}`;
+  if (p) key += `\0${JSON.stringify(p)}`;
+  return key;
 }

@@ -108,6 +108,26 @@ class RandomPicker implements Picker {
   }
 }
 
+/**
+ * The node one task goes to, by a single scan (no picker to build): what a
+ * group of one task needs. `accept` filters nodes during the scan.
+ */
+export function bestNode(strategy: StrategyName, nodes: readonly NodeInfo[], serviceId: string,
+  accept: (ni: NodeInfo) => boolean, opts: PickerOptions = {}): NodeInfo | undefined {
+  if (strategy === 'random') {
+    const ok = nodes.filter(accept);
+    return ok.length ? ok[Math.min(ok.length - 1, Math.floor((opts.random ?? Math.random)() * ok.length))] : undefined;
+  }
+  const before = strategy === 'binpack' ? binpackBefore : spreadBefore;
+  let best: Entry | undefined;
+  for (const ni of nodes) {
+    if (!accept(ni)) continue;
+    const e = { ni, svc: ni.serviceTasks(serviceId), fill: strategy === 'binpack' ? ni.fill() : 0 };
+    if (!best || before(e, best)) best = e;
+  }
+  return best?.ni;
+}
+
 export interface PickerOptions {
   /** source of randomness for `random` (default Math.random) */
   random?: () => number;
