@@ -9,6 +9,8 @@ export interface NodeState {
   role: NodeRole;
   advertiseAddr: string;   // host the node is reached at
   listenAddr: string;      // host:port of the cluster port (2377)
+  /** workers: managers' host:port, the one joined first */
+  managers?: string[];
 }
 
 export function readNodeState(stateDir: string): NodeState | undefined {

@@ -1,17 +1,21 @@
-// Owns this node's swarm membership and lifecycle: init, resume after a
-// restart, leave; it runs the manager (on managers) and the local worker, and
-// is the SwarmBackend the Docker API server talks to.
+// Owns this node's swarm membership and lifecycle: init, join, resume after a
+// restart, leave. It runs the manager (on managers) and the worker (always:
+// fed in-process on a manager, through a session with the managers on a
+// worker), and is the SwarmBackend the Docker API server talks to.
 import { rmSync } from 'node:fs';
 import type Docker from 'dockerode';
-import { ALREADY_IN_SWARM, NOT_IN_SWARM, type ControlPlane, type LocalSwarmInfo, type SwarmBackend, type SwarmInitRequest, type SwarmJoinRequest } from './api/backend.js';
-import { invalid, unavailable, ShoalError } from './common/errors.js';
+import { ALREADY_IN_SWARM, NOT_A_MANAGER, NOT_IN_SWARM, type ControlPlane, type LocalSwarmInfo, type SwarmBackend, type SwarmInitRequest, type SwarmJoinRequest } from './api/backend.js';
+import { invalid, unavailable } from './common/errors.js';
 import { newId } from './common/ids.js';
 import { logger } from './common/log.js';
+import type { NodeDescription, Task, TaskStatus } from './common/types.js';
 import { describeNode, dockerClient } from './docker.js';
 import { resolveAdvertise, splitHostPort } from './addr.js';
 import { Manager } from './manager/manager.js';
 import { readNodeState, writeNodeState, type NodeState } from './node-state.js';
 import { Worker } from './worker/worker.js';
+import { joinSwarm, loadCerts, saveCerts } from './worker/join.js';
+import { ManagerSession } from './worker/session.js';
 
 const log = logger('node');
 
@@ -23,13 +27,17 @@ export interface NodeOptions {
   advertiseAddr?: string;
 }
 
+/** how the local worker reaches its manager: in-process or over a session */
+interface Feed { report(updates: { taskId: string; status: TaskStatus }[]): void; stop(): void }
+
 export class SwarmNode implements SwarmBackend {
   readonly docker: Docker;
   private state?: NodeState;
   private manager?: Manager;
   private worker?: Worker;
-  private unsubscribe?: () => void;
+  private feed?: Feed;
   private busy = false;
+  private description?: NodeDescription;
 
   constructor(private opts: NodeOptions) {
     this.docker = dockerClient(opts.dockerHost);
@@ -43,10 +51,7 @@ export class SwarmNode implements SwarmBackend {
     const s = readNodeState(this.opts.stateDir);
     if (!s) return;
     this.state = s;
-    if (s.role === 'manager') {
-      this.manager = await Manager.open(this.opts.stateDir);
-      this.manager.start();
-    }
+    if (s.role === 'manager') await this.startManager(await Manager.open(this.opts.stateDir));
     await this.startWorker();
     log.info({ nodeId: s.nodeId, role: s.role }, 'resumed swarm membership');
   }
@@ -59,13 +64,13 @@ export class SwarmNode implements SwarmBackend {
     const s = this.state;
     if (!s) return { NodeID: '', NodeAddr: '', LocalNodeState: 'inactive', ControlAvailable: false, Error: '', RemoteManagers: null };
     const managers = this.manager
-      ? this.manager.store.list('nodes', (n) => n.Spec.Role === 'manager' && !!n.ManagerStatus).map((n) => ({ NodeID: n.ID, Addr: n.ManagerStatus!.Addr }))
-      : [];
+      ? this.manager.store.list('nodes', (n) => !!n.ManagerStatus).map((n) => ({ NodeID: n.ID, Addr: n.ManagerStatus!.Addr }))
+      : (s.managers ?? []).map((Addr) => ({ NodeID: '', Addr }));
     return { NodeID: s.nodeId, NodeAddr: s.advertiseAddr, LocalNodeState: 'active', ControlAvailable: !!this.manager, Error: '', RemoteManagers: managers };
   }
 
   control(): ControlPlane {
-    if (!this.manager) throw unavailable(NOT_IN_SWARM);
+    if (!this.manager) throw unavailable(this.state ? NOT_A_MANAGER : NOT_IN_SWARM);
     return this.manager;
   }
 
@@ -75,33 +80,51 @@ export class SwarmNode implements SwarmBackend {
       const listen = splitHostPort(req.ListenAddr || this.opts.listenAddr, 2377);
       const adv = resolveAdvertise(req.AdvertiseAddr || this.opts.advertiseAddr, listen.host, listen.port);
       if (req.Availability && !['active', 'pause', 'drain'].includes(req.Availability)) throw invalid(`invalid availability: ${req.Availability}`);
-      const description = await describeNode(this.docker, this.opts.hostname);
+      const description = await this.describe();
       const nodeId = newId();
-      rmSync(this.opts.stateDir + '/store', { recursive: true, force: true });
+      rmSync(this.opts.stateDir, { recursive: true, force: true });
       const manager = await Manager.open(this.opts.stateDir, true);
       try {
         await manager.bootstrap({
-          nodeId, description, addr: adv.host, managerAddr: `${adv.host}:${adv.port}`, spec: req.Spec,
+          clusterId: newId(), nodeId, description, addr: adv.host, managerAddr: `${adv.host}:${adv.port}`, spec: req.Spec,
           availability: (req.Availability || undefined) as 'active' | undefined,
           defaultAddrPool: req.DefaultAddrPool, subnetSize: req.SubnetSize, dataPathPort: req.DataPathPort,
         });
+        this.state = { nodeId, role: 'manager', advertiseAddr: adv.host, listenAddr: `${listen.host}:${listen.port}` };
+        await this.startManager(manager);
       } catch (err) {
+        this.state = undefined;
         await manager.stop();
+        rmSync(this.opts.stateDir, { recursive: true, force: true });
         throw err;
       }
-      this.state = { nodeId, role: 'manager', advertiseAddr: adv.host, listenAddr: `${listen.host}:${listen.port}` };
       writeNodeState(this.opts.stateDir, this.state);
-      this.manager = manager;
-      manager.start();
       await this.startWorker();
       log.info({ nodeId }, 'swarm initialized');
       return nodeId;
     });
   }
 
-  async join(_req: SwarmJoinRequest): Promise<void> {
-    if (this.state) throw unavailable(ALREADY_IN_SWARM);
-    throw new ShoalError('unavailable', 'joining another node is not supported by this build yet');
+  async join(req: SwarmJoinRequest): Promise<void> {
+    return this.exclusive(async () => {
+      if (this.state) throw unavailable(ALREADY_IN_SWARM);
+      const remote = req.RemoteAddrs?.[0];
+      if (!remote) throw invalid('at least 1 RemoteAddr is required to join');
+      if (!req.JoinToken) throw invalid('join token is required');
+      const listen = splitHostPort(req.ListenAddr || this.opts.listenAddr, 2377);
+      const adv = resolveAdvertise(req.AdvertiseAddr || this.opts.advertiseAddr, listen.host, listen.port);
+      const { res, keyPem } = await joinSwarm({
+        remote, token: req.JoinToken, hostname: this.opts.hostname, advertiseAddr: adv.host,
+        description: await this.describe(), availability: (req.Availability || undefined) as 'active' | undefined,
+      });
+      rmSync(this.opts.stateDir, { recursive: true, force: true });
+      saveCerts(this.opts.stateDir, { keyPem, certPem: res.certPem, caPem: res.caPem });
+      const managers = [...new Set([remote, ...res.managers.map((m) => m.addr)])];
+      this.state = { nodeId: res.nodeId, role: res.role, advertiseAddr: adv.host, listenAddr: `${listen.host}:${listen.port}`, managers };
+      writeNodeState(this.opts.stateDir, this.state);
+      await this.startWorker();
+      log.info({ nodeId: res.nodeId, manager: remote }, 'joined swarm');
+    });
   }
 
   async leave(force: boolean): Promise<void> {
@@ -119,27 +142,61 @@ export class SwarmNode implements SwarmBackend {
     });
   }
 
+  private async describe(): Promise<NodeDescription> {
+    this.description = await describeNode(this.docker, this.opts.hostname);
+    return this.description;
+  }
+
+  private async startManager(manager: Manager): Promise<void> {
+    const s = this.state!;
+    const listen = splitHostPort(s.listenAddr, 2377);
+    const port = await manager.listen(this.opts.stateDir, s.nodeId, listen.host, listen.port);
+    // the advertised port follows the bound one (port 0 picks a free port)
+    await manager.store.update((tx) => {
+      const n = tx.get('nodes', s.nodeId);
+      const addr = `${s.advertiseAddr}:${port}`;
+      if (n?.ManagerStatus && n.ManagerStatus.Addr !== addr) tx.update('nodes', { ...n, ManagerStatus: { ...n.ManagerStatus, Addr: addr } });
+    });
+    manager.start();
+    this.manager = manager;
+  }
+
   private async startWorker(): Promise<void> {
     const s = this.state!;
-    const manager = this.manager;
-    if (!manager) return; // a worker's session with a remote manager comes with multi-host support
     const worker = new Worker({
       docker: this.docker,
       nodeId: s.nodeId,
-      report: (updates) => void manager.dispatcher.updateStatus(s.nodeId, updates),
+      report: (updates) => this.feed?.report(updates),
       serviceName: (t) => t.ServiceAnnotations?.Name ?? t.ServiceID,
       serviceLabels: (t) => t.ServiceAnnotations?.Labels,
     });
     await worker.start();
-    const description = await describeNode(this.docker, this.opts.hostname);
-    await manager.dispatcher.register(s.nodeId, description, s.advertiseAddr);
     this.worker = worker;
-    this.unsubscribe = manager.dispatcher.subscribe(s.nodeId, (tasks) => worker.setAssignments(tasks));
+    const apply = (tasks: Task[]) => worker.setAssignments(tasks);
+    const manager = this.manager;
+    if (manager) {
+      await manager.dispatcher.register(s.nodeId, this.description ?? await this.describe(), s.advertiseAddr);
+      const unsubscribe = manager.dispatcher.subscribe(s.nodeId, apply);
+      this.feed = { report: (u) => void manager.dispatcher.updateStatus(s.nodeId, u), stop: unsubscribe };
+      return;
+    }
+    const tls = loadCerts(this.opts.stateDir);
+    if (!tls) throw new Error(`node certificate missing under ${this.opts.stateDir}/certs`);
+    const session = new ManagerSession({
+      managers: s.managers ?? [], tls, addr: s.advertiseAddr,
+      describe: () => this.description ? Promise.resolve(this.description) : this.describe(),
+      onAssignments: apply,
+      onManagers: (addrs) => {
+        if (this.state && addrs.join() !== (this.state.managers ?? []).join()) writeNodeState(this.opts.stateDir, (this.state = { ...this.state, managers: addrs }));
+      },
+    });
+    session.start();
+    this.feed = { report: (u) => session.report(u), stop: () => session.stop() };
   }
 
   private async stopLocal(): Promise<void> {
-    this.unsubscribe?.();
-    this.unsubscribe = undefined;
+    this.feed?.stop();
+    this.feed = undefined;
     await this.worker?.stop();
     this.worker = undefined;
     await this.manager?.stop();

@@ -7,9 +7,11 @@ import { newId, nowIso } from '../common/ids.js';
 import type { Cluster, Node, NodeDescription, NodeRole, SwarmSpec } from '../common/types.js';
 import type { ControlPlane } from '../api/backend.js';
 import { Allocator } from './allocator/allocator.js';
-import { caDigest, createRootCA, tlsInfo, type RootCA } from './ca/ca.js';
+import { caDigest, createRootCA, issueNodeCert, tlsInfo, type NodeCert, type RootCA } from './ca/ca.js';
 import { makeToken } from './ca/tokens.js';
 import { Dispatcher } from './dispatcher/dispatcher.js';
+import { Liveness } from './dispatcher/liveness.js';
+import { ClusterServer } from './dispatcher/server.js';
 import { Orchestrator } from './orchestrator/orchestrator.js';
 import { Scheduler } from './scheduler/scheduler.js';
 import { EmbeddedStore } from './store/embedded.js';
@@ -20,7 +22,8 @@ export const DEFAULT_SWARM_SPEC: SwarmSpec = {
   Labels: {},
   Orchestration: { TaskHistoryRetentionLimit: 5 },
   Raft: { SnapshotInterval: 10000, KeepOldSnapshots: 0, LogEntriesForSlowFollowers: 500, ElectionTick: 10, HeartbeatTick: 1 },
-  Dispatcher: { HeartbeatPeriod: 5_000_000_000 },
+  // Swarm's default is 5 s; 1 s lets a lost node be noticed in about 3 s
+  Dispatcher: { HeartbeatPeriod: 1_000_000_000 },
   CAConfig: { NodeCertExpiry: 7_776_000_000_000_000 },
   TaskDefaults: {},
   EncryptionConfig: { AutoLockManagers: false },
@@ -42,6 +45,7 @@ export function mergeSwarmSpec(base: SwarmSpec, user: SwarmSpec | undefined): Sw
 }
 
 export interface BootstrapRequest {
+  clusterId: string;
   nodeId: string;
   description: NodeDescription;
   addr: string;          // the node's advertised address
@@ -58,12 +62,45 @@ export class Manager implements ControlPlane {
   readonly orchestrator: Orchestrator;
   readonly scheduler: Scheduler;
   readonly dispatcher: Dispatcher;
+  readonly liveness: Liveness;
+  private server?: ClusterServer;
+  nodeId?: string;
 
   private constructor(readonly store: Store, readonly ca: RootCA) {
     this.allocator = new Allocator(store);
     this.orchestrator = new Orchestrator(store);
     this.scheduler = new Scheduler(store);
     this.dispatcher = new Dispatcher(store);
+    this.liveness = new Liveness(store, this.dispatcher, () => this.heartbeatPeriodMs(), () => this.nodeId);
+  }
+
+  heartbeatPeriodMs(): number {
+    return (this.store.list('cluster')[0]?.Spec.Dispatcher?.HeartbeatPeriod ?? 1e9) / 1e6;
+  }
+
+  /** the manager's own certificate for the management port, made once */
+  static async nodeCert(stateDir: string, ca: RootCA, nodeId: string, clusterId: string): Promise<NodeCert> {
+    const dir = join(stateDir, 'certs');
+    if (existsSync(join(dir, 'node.pem'))) {
+      return { certPem: readFileSync(join(dir, 'node.pem'), 'utf8'), keyPem: readFileSync(join(dir, 'node-key.pem'), 'utf8'), caPem: ca.certPem };
+    }
+    const cert = await issueNodeCert(ca, nodeId, 'manager', clusterId);
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    writeFileSync(join(dir, 'node-key.pem'), cert.keyPem, { mode: 0o600 });
+    writeFileSync(join(dir, 'node.pem'), cert.certPem);
+    writeFileSync(join(dir, 'ca.pem'), cert.caPem);
+    return cert;
+  }
+
+  /** serves joins and worker sessions on the management port; returns the bound port */
+  async listen(stateDir: string, nodeId: string, host: string, port: number): Promise<number> {
+    this.nodeId = nodeId;
+    const cert = await Manager.nodeCert(stateDir, this.ca, nodeId, this.cluster().ID);
+    this.server = new ClusterServer({
+      store: this.store, ca: this.ca, cert, dispatcher: this.dispatcher, liveness: this.liveness,
+      heartbeatPeriodMs: () => this.heartbeatPeriodMs(), canAddManagers: false,
+    });
+    return this.server.listen(host, port);
   }
 
   static hasState(stateDir: string): boolean {
@@ -92,7 +129,7 @@ export class Manager implements ControlPlane {
     const tls = tlsInfo(this.ca.certPem);
     await this.store.update((tx) => {
       const cluster: Cluster = {
-        ID: newId(), Version: { Index: 0 }, CreatedAt: now, UpdatedAt: now,
+        ID: req.clusterId, Version: { Index: 0 }, CreatedAt: now, UpdatedAt: now,
         Spec: mergeSwarmSpec(DEFAULT_SWARM_SPEC, req.spec),
         TLSInfo: tls,
         RootRotationInProgress: false,
@@ -114,12 +151,15 @@ export class Manager implements ControlPlane {
   }
 
   start(): void {
+    this.liveness.start();
     this.allocator.start();
     this.scheduler.start();
     this.orchestrator.start();
   }
 
   async stop(): Promise<void> {
+    await this.server?.close();
+    this.liveness.stop();
     this.allocator.stop();
     this.scheduler.stop();
     await this.orchestrator.stop();

@@ -46,11 +46,23 @@ export async function createRootCA(): Promise<RootCA> {
   return { certPem: cert.toString('pem') + '\n', keyPem: pem('PRIVATE KEY', keyDer) };
 }
 
-/** a node certificate: CN = node id, OU = swarm-manager|swarm-worker, O = cluster id */
-export async function issueNodeCert(ca: RootCA, nodeId: string, role: NodeRole, clusterId: string, expiryMs = 90 * DAY): Promise<NodeCert> {
+/** a new key pair for a node; the private key never leaves the node */
+export async function newNodeKey(): Promise<{ keyPem: string; publicKey: string }> {
+  const keys = await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify']);
+  const keyDer = await webcrypto.subtle.exportKey('pkcs8', keys.privateKey as CryptoKey);
+  const spki = await webcrypto.subtle.exportKey('spki', keys.publicKey as CryptoKey);
+  return { keyPem: pem('PRIVATE KEY', keyDer), publicKey: Buffer.from(spki).toString('base64') };
+}
+
+/**
+ * certifies a node's public key (SPKI, base64): CN = node id,
+ * OU = swarm-manager|swarm-worker, O = cluster id
+ */
+export async function signNodeCert(ca: RootCA, publicKey: string, nodeId: string, role: NodeRole, clusterId: string, expiryMs = 90 * DAY): Promise<string> {
   const caCert = new x509.X509Certificate(ca.certPem);
   const caKey = await webcrypto.subtle.importKey('pkcs8', derOf(ca.keyPem), ALG, false, ['sign']);
-  const keys = await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify']);
+  const pub = await webcrypto.subtle.importKey('spki', Buffer.from(publicKey, 'base64'), ALG, true, ['verify']);
+  const names = [{ type: 'dns' as const, value: nodeId }, { type: 'dns' as const, value: `swarm-${role}` }];
   const cert = await x509.X509CertificateGenerator.create({
     serialNumber: serial(),
     subject: `CN=${nodeId}, OU=swarm-${role}, O=${clusterId}`,
@@ -58,16 +70,29 @@ export async function issueNodeCert(ca: RootCA, nodeId: string, role: NodeRole, 
     notBefore: new Date(Date.now() - 5 * 60_000),
     notAfter: new Date(Date.now() + expiryMs),
     signingAlgorithm: ALG,
-    publicKey: keys.publicKey as CryptoKey,
+    publicKey: pub,
     signingKey: caKey,
     extensions: [
       new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment, true),
       new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth]),
-      new x509.SubjectAlternativeNameExtension([{ type: 'dns', value: nodeId }, { type: 'dns', value: `swarm-${role}` }, { type: 'dns', value: 'swarm-manager' }]),
+      new x509.SubjectAlternativeNameExtension(names),
     ],
   });
-  const keyDer = await webcrypto.subtle.exportKey('pkcs8', keys.privateKey as CryptoKey);
-  return { certPem: cert.toString('pem') + '\n', keyPem: pem('PRIVATE KEY', keyDer), caPem: ca.certPem };
+  return cert.toString('pem') + '\n';
+}
+
+/** a key and certificate made on the manager itself (its own node) */
+export async function issueNodeCert(ca: RootCA, nodeId: string, role: NodeRole, clusterId: string): Promise<NodeCert> {
+  const { keyPem, publicKey } = await newNodeKey();
+  return { certPem: await signNodeCert(ca, publicKey, nodeId, role, clusterId), keyPem, caPem: ca.certPem };
+}
+
+/** node id and role from a peer certificate's subject */
+export function peerIdentity(subject: { CN?: string | string[]; OU?: string | string[] } | undefined): { nodeId: string; role: NodeRole } | undefined {
+  const cn = Array.isArray(subject?.CN) ? subject!.CN[0] : subject?.CN;
+  const ou = Array.isArray(subject?.OU) ? subject!.OU[0] : subject?.OU;
+  if (!cn || (ou !== 'swarm-manager' && ou !== 'swarm-worker')) return undefined;
+  return { nodeId: cn, role: ou === 'swarm-manager' ? 'manager' : 'worker' };
 }
 
 /** sha256 of the CA certificate's DER: what join tokens pin */

@@ -1,0 +1,42 @@
+// Owns the cluster protocol on the management port (2377): HTTPS with mutual
+// TLS. A joining node first fetches the CA (and pins it by the token's
+// digest), then proves its token and gets a certificate; afterwards every call
+// is authenticated by that certificate (CN = node id, OU = swarm-<role>).
+import type { NodeDescription, Task, TaskStatus } from './types.js';
+
+export const PATHS = {
+  ca: '/v1/ca',
+  join: '/v1/join',
+  session: '/v1/session',
+  status: '/v1/status',
+  heartbeat: '/v1/heartbeat',
+} as const;
+
+export interface JoinRequest {
+  token: string;
+  hostname: string;
+  advertiseAddr: string;
+  /** the node's public key (SPKI, base64) to be certified */
+  publicKey: string;
+  description: NodeDescription;
+  availability?: 'active' | 'pause' | 'drain';
+}
+
+export interface JoinResponse {
+  nodeId: string;
+  role: 'worker' | 'manager';
+  certPem: string;
+  caPem: string;
+  managers: { nodeId: string; addr: string }[];
+  heartbeatPeriodMs: number;
+}
+
+/** lines (NDJSON) the manager streams down a session */
+export type SessionMessage =
+  | { type: 'hello'; nodeId: string; heartbeatPeriodMs: number; managers: { nodeId: string; addr: string }[] }
+  | { type: 'assignments'; tasks: Task[] }
+  | { type: 'ping' };
+
+export interface StatusReport { updates: { taskId: string; status: TaskStatus }[] }
+
+export interface SessionOpen { description: NodeDescription; addr: string }

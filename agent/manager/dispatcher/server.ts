@@ -1,0 +1,156 @@
+// Owns the manager's management port (2377): HTTPS with client certificates.
+// Unauthenticated: the CA (for pinning) and join. Authenticated by the node
+// certificate: the session stream (assignments down, NDJSON), task status
+// reports and heartbeats. Bad input is answered with an error, never a crash.
+import { createServer, type Server } from 'node:https';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { TLSSocket } from 'node:tls';
+import { ShoalError, errorMessage, httpStatus } from '../../common/errors.js';
+import { logger } from '../../common/log.js';
+import { PATHS, type JoinRequest, type SessionMessage, type SessionOpen, type StatusReport } from '../../common/protocol.js';
+import { peerIdentity, type NodeCert, type RootCA } from '../ca/ca.js';
+import type { Store } from '../store/types.js';
+import type { Dispatcher } from './dispatcher.js';
+import { admit } from './join.js';
+import type { Liveness } from './liveness.js';
+
+const log = logger('cluster-server');
+const MAX_BODY = 4 << 20;
+
+export interface ClusterServerDeps {
+  store: Store;
+  ca: RootCA;
+  cert: NodeCert;
+  dispatcher: Dispatcher;
+  liveness: Liveness;
+  heartbeatPeriodMs: () => number;
+  canAddManagers: boolean;
+}
+
+function readJson<T>(req: IncomingMessage): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > MAX_BODY) { reject(new ShoalError('invalid', 'request body too large')); req.destroy(); return; }
+      chunks.push(c);
+    });
+    req.on('end', () => {
+      try { resolve(JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') as T); } catch { reject(new ShoalError('invalid', 'malformed JSON')); }
+    });
+    req.on('error', reject);
+  });
+}
+
+function send(res: ServerResponse, status: number, body: unknown): void {
+  if (res.headersSent) { res.destroy(); return; }
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+export class ClusterServer {
+  private server: Server;
+  private sessions = new Set<ServerResponse>();
+
+  constructor(private deps: ClusterServerDeps) {
+    this.server = createServer({ key: deps.cert.keyPem, cert: deps.cert.certPem, ca: deps.ca.certPem, requestCert: true, rejectUnauthorized: false }, (req, res) => {
+      this.handle(req, res).catch((err) => {
+        if (!(err instanceof ShoalError)) log.error({ err }, 'cluster request failed');
+        send(res, httpStatus(err), { message: errorMessage(err) });
+      });
+    });
+    this.server.on('tlsClientError', () => undefined);
+    this.server.on('clientError', (_err, socket) => socket.destroy());
+  }
+
+  listen(host: string, port: number): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(port, host, () => {
+        this.server.off('error', reject);
+        resolve((this.server.address() as { port: number }).port);
+      });
+    });
+  }
+
+  async close(): Promise<void> {
+    for (const s of this.sessions) s.destroy();
+    this.server.closeAllConnections?.();
+    await new Promise((r) => this.server.close(() => r(undefined)));
+  }
+
+  private peer(req: IncomingMessage) {
+    const sock = req.socket as TLSSocket;
+    if (!sock.authorized) throw new ShoalError('forbidden', 'a node certificate signed by this swarm\'s CA is required');
+    const id = peerIdentity(sock.getPeerCertificate()?.subject as { CN?: string; OU?: string });
+    if (!id) throw new ShoalError('forbidden', 'certificate does not name a swarm node');
+    const node = this.deps.store.get('nodes', id.nodeId);
+    if (!node) throw new ShoalError('forbidden', `node ${id.nodeId} has been removed from the swarm`);
+    return id;
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const path = (req.url ?? '').split('?')[0];
+    if (req.method === 'GET' && path === PATHS.ca) {
+      res.writeHead(200, { 'content-type': 'application/x-pem-file' });
+      res.end(this.deps.ca.certPem);
+      return;
+    }
+    if (req.method === 'POST' && path === PATHS.join) {
+      const body = await readJson<JoinRequest>(req);
+      const out = await admit(this.deps.store, this.deps.ca, body, this.deps.canAddManagers, this.deps.heartbeatPeriodMs());
+      log.info({ nodeId: out.nodeId, role: out.role, hostname: body.hostname }, 'node joined');
+      send(res, 200, out);
+      return;
+    }
+    if (req.method === 'POST' && path === PATHS.heartbeat) {
+      const { nodeId } = this.peer(req);
+      req.resume();
+      this.deps.liveness.beat(nodeId);
+      send(res, 200, { heartbeatPeriodMs: this.deps.heartbeatPeriodMs() });
+      return;
+    }
+    if (req.method === 'POST' && path === PATHS.status) {
+      const { nodeId } = this.peer(req);
+      const body = await readJson<StatusReport>(req);
+      if (!Array.isArray(body.updates)) throw new ShoalError('invalid', 'updates must be a list');
+      this.deps.liveness.beat(nodeId);
+      await this.deps.dispatcher.updateStatus(nodeId, body.updates.filter((u) => u && typeof u.taskId === 'string' && u.status && typeof u.status.State === 'string'));
+      send(res, 200, {});
+      return;
+    }
+    if (req.method === 'POST' && path === PATHS.session) {
+      const { nodeId } = this.peer(req);
+      const open = await readJson<SessionOpen>(req);
+      if (!open.description) throw new ShoalError('invalid', 'session needs the node description');
+      await this.session(nodeId, open, req, res);
+      return;
+    }
+    throw new ShoalError('not-found', `no route ${req.method} ${path}`);
+  }
+
+  private async session(nodeId: string, open: SessionOpen, req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const addr = open.addr || (req.socket.remoteAddress ?? '').replace(/^::ffff:/, '');
+    await this.deps.dispatcher.register(nodeId, open.description, addr);
+    this.deps.liveness.beat(nodeId);
+    res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' });
+    req.socket.setKeepAlive(true, 1000);
+    req.socket.setNoDelay(true);
+    this.sessions.add(res);
+    const write = (m: SessionMessage) => { if (!res.destroyed) res.write(JSON.stringify(m) + '\n'); };
+    const managers = this.deps.store.list('nodes', (n) => !!n.ManagerStatus).map((n) => ({ nodeId: n.ID, addr: n.ManagerStatus!.Addr }));
+    write({ type: 'hello', nodeId, heartbeatPeriodMs: this.deps.heartbeatPeriodMs(), managers });
+    const unsubscribe = this.deps.dispatcher.subscribe(nodeId, (tasks) => write({ type: 'assignments', tasks }));
+    const ping = setInterval(() => write({ type: 'ping' }), Math.max(500, this.deps.heartbeatPeriodMs()));
+    const done = () => {
+      clearInterval(ping);
+      unsubscribe();
+      this.sessions.delete(res);
+    };
+    res.on('close', done);
+    req.on('error', done);
+    log.info({ nodeId, addr }, 'session opened');
+  }
+}

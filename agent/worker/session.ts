@@ -1,0 +1,182 @@
+// Owns a worker's session with the managers: one NDJSON stream of assignment
+// sets, heartbeats every period, and task status reports that are retried
+// until a manager takes them. When no manager answers, the node keeps
+// running what it last had and reconnects with backoff, trying each manager.
+import { request, type Agent } from 'node:https';
+import { logger } from '../common/log.js';
+import { PATHS, type SessionMessage, type SessionOpen } from '../common/protocol.js';
+import type { NodeDescription, Task, TaskStatus } from '../common/types.js';
+import { call, RemoteError, splitAddr, tlsAgent, type NodeTls } from './cluster-client.js';
+
+const log = logger('session');
+
+export interface SessionOptions {
+  managers: string[];             // host:port of managers, tried in turn
+  tls: Required<NodeTls>;
+  addr: string;                   // this node's advertised address
+  describe: () => Promise<NodeDescription>;
+  onAssignments: (tasks: Task[]) => void;
+  onManagers?: (addrs: string[]) => void;
+  /** the manager says this node no longer belongs to the swarm */
+  onRemoved?: (reason: string) => void;
+}
+
+export class ManagerSession {
+  private agent: Agent;
+  private managers: string[];
+  private next = 0;
+  private periodMs = 1000;
+  private stopped = false;
+  private pending = new Map<string, TaskStatus>();
+  private sending = false;
+  private heartbeatTimer?: NodeJS.Timeout;
+  private current?: { destroy(): void };
+  private connected = false;
+
+  constructor(private opts: SessionOptions) {
+    this.agent = tlsAgent(opts.tls);
+    this.managers = [...opts.managers];
+  }
+
+  get isConnected(): boolean { return this.connected; }
+
+  start(): void {
+    void this.loop();
+    this.scheduleHeartbeat();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.heartbeatTimer);
+    this.current?.destroy();
+    this.agent.destroy();
+  }
+
+  report(updates: { taskId: string; status: TaskStatus }[]): void {
+    for (const u of updates) this.pending.set(u.taskId, u.status);
+    void this.flush();
+  }
+
+  private manager(): string {
+    return this.managers[this.next % this.managers.length];
+  }
+
+  private async loop(): Promise<void> {
+    let backoff = 100;
+    while (!this.stopped) {
+      const addr = this.manager();
+      try {
+        await this.stream(addr, () => { backoff = 100; });
+      } catch (err) {
+        if (err instanceof RemoteError && err.status === 403) {
+          log.warn({ err: err.message }, 'manager refused this node');
+          this.opts.onRemoved?.(err.message);
+        } else if (!this.stopped) log.info({ manager: addr, err: (err as Error).message }, 'session lost; reconnecting');
+      }
+      this.connected = false;
+      if (this.stopped) return;
+      this.next++;
+      await new Promise((r) => setTimeout(r, backoff));
+      backoff = Math.min(backoff * 2, 2000);
+    }
+  }
+
+  /** one session: resolves when the stream ends, rejects on errors */
+  private async stream(addr: string, onOpen: () => void): Promise<void> {
+    const open: SessionOpen = { description: await this.opts.describe(), addr: this.opts.addr };
+    const body = JSON.stringify(open);
+    const [host, port] = splitAddr(addr);
+    await new Promise<void>((resolve, reject) => {
+      const req = request({ host, port, method: 'POST', path: PATHS.session, agent: this.agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
+        if (res.statusCode !== 200) {
+          let text = '';
+          res.on('data', (c) => { text += c; });
+          res.on('end', () => {
+            let msg = text;
+            try { msg = JSON.parse(text).message; } catch { /* text */ }
+            reject(new RemoteError(res.statusCode ?? 500, msg));
+          });
+          return;
+        }
+        this.connected = true;
+        onOpen();
+        void this.flush();
+        let buf = '';
+        let idle: NodeJS.Timeout | undefined;
+        const arm = () => {
+          clearTimeout(idle);
+          // the manager pings every period: silence for 3 periods means it is gone
+          idle = setTimeout(() => req.destroy(new Error('manager silent')), this.periodMs * 3 + 500);
+        };
+        arm();
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => {
+          arm();
+          buf += chunk;
+          let nl;
+          while ((nl = buf.indexOf('\n')) >= 0) {
+            const line = buf.slice(0, nl);
+            buf = buf.slice(nl + 1);
+            if (line) this.onMessage(JSON.parse(line) as SessionMessage);
+          }
+        });
+        res.on('end', () => { clearTimeout(idle); resolve(); });
+        res.on('error', (e) => { clearTimeout(idle); reject(e); });
+        res.on('close', () => { clearTimeout(idle); resolve(); });
+      });
+      this.current = req;
+      req.setTimeout(10_000, () => { if (!this.connected) req.destroy(new Error('session open timed out')); });
+      req.on('error', reject);
+      req.end(body);
+    });
+  }
+
+  private onMessage(m: SessionMessage): void {
+    if (m.type === 'hello') {
+      this.periodMs = m.heartbeatPeriodMs || this.periodMs;
+      const addrs = m.managers.map((x) => x.addr);
+      if (addrs.length) {
+        this.managers = [...new Set([this.manager(), ...addrs])];
+        this.next = 0;
+        this.opts.onManagers?.(this.managers);
+      }
+    } else if (m.type === 'assignments') {
+      this.opts.onAssignments(m.tasks);
+    }
+  }
+
+  private scheduleHeartbeat(): void {
+    if (this.stopped) return;
+    this.heartbeatTimer = setTimeout(async () => {
+      if (this.connected) {
+        try {
+          const r = await call<{ heartbeatPeriodMs: number }>(this.agent, this.manager(), 'POST', PATHS.heartbeat, {}, this.periodMs * 2);
+          this.periodMs = r.heartbeatPeriodMs || this.periodMs;
+        } catch (err) {
+          log.debug({ err: (err as Error).message }, 'heartbeat failed');
+          if (err instanceof RemoteError && err.status === 403) this.opts.onRemoved?.(err.message);
+        }
+      }
+      this.scheduleHeartbeat();
+    }, this.periodMs);
+    this.heartbeatTimer.unref?.();
+  }
+
+  private async flush(): Promise<void> {
+    if (this.sending || !this.pending.size || !this.connected || this.stopped) return;
+    this.sending = true;
+    const batch = [...this.pending].map(([taskId, status]) => ({ taskId, status }));
+    this.pending.clear();
+    try {
+      await call(this.agent, this.manager(), 'POST', PATHS.status, { updates: batch });
+    } catch (err) {
+      // keep them for the next manager/session, unless newer ones came in
+      for (const u of batch) if (!this.pending.has(u.taskId)) this.pending.set(u.taskId, u.status);
+      log.debug({ err: (err as Error).message }, 'status report failed; will retry');
+      setTimeout(() => void this.flush(), 500).unref?.();
+    } finally {
+      this.sending = false;
+    }
+    if (this.pending.size) void this.flush();
+  }
+}
