@@ -73,7 +73,7 @@ export class Sim {
   async createService(spec: Partial<ServiceSpec> & { Name: string }): Promise<Service> {
     const svc: Service = {
       ID: newId(), Version: { Index: 0 }, CreatedAt: '', UpdatedAt: '',
-      Spec: { TaskTemplate: { ContainerSpec: { Image: 'img:1' } }, Mode: { Replicated: { Replicas: 1 } }, ...spec },
+      Spec: { TaskTemplate: { ContainerSpec: { Image: 'img:1' } }, Mode: { Replicated: { Replicas: 1 } }, UpdateConfig: { Monitor: 100e6 }, RollbackConfig: { Monitor: 100e6 }, ...spec },
       Endpoint: { Spec: {} }, SpecVersion: 1,
     };
     return this.store.update((tx) => tx.create('services', svc));

@@ -98,7 +98,7 @@ test('rolling update: failure action rollback restores the previous spec', async
   const sim = new Sim();
   await sim.start([simNode('a')]);
   t.teardown(() => sim.stop());
-  const svc = await sim.createService({ Name: 'web', Mode: { Replicated: { Replicas: 2 } }, UpdateConfig: { FailureAction: 'rollback' } });
+  const svc = await sim.createService({ Name: 'web', Mode: { Replicated: { Replicas: 2 } }, UpdateConfig: { FailureAction: 'rollback', Monitor: 100e6 } });
   await sim.until('2 running', () => sim.running(svc.ID).length === 2);
   sim.failImage.add('bad:1');
   await sim.updateService(svc.ID, (s) => { s.Spec.TaskTemplate.ContainerSpec.Image = 'bad:1'; });

@@ -52,9 +52,16 @@ export function reconcileUpdate(p: Pass, svc: Service, tasks: Task[]): boolean {
   const inFlight = current.filter((t) => t.Status.State !== 'running' && !isTerminal(t.Status.State));
 
   if (outdated.length === 0) {
-    if (inFlight.length === 0 && state === 'updating') setStatus(p, svc, 'completed', 'update completed');
-    else if (inFlight.length === 0 && state === 'rollback_started') setStatus(p, svc, 'rollback_completed', 'rollback completed');
-    else return false;
+    if (inFlight.length || (state !== 'updating' && state !== 'rollback_started')) return false;
+    // as Swarm: done once the newest task has been watched for the monitor period
+    const since = Date.parse(svc.UpdateStatus?.StartedAt ?? '') || 0;
+    const lastStart = current.reduce((m, t) => (Date.parse(t.CreatedAt) >= since ? Math.max(m, Date.parse(t.Status.Timestamp) || 0) : m), 0);
+    if (p.now < lastStart + nsToMs(cfg.Monitor)) {
+      p.wake(lastStart + nsToMs(cfg.Monitor));
+      return false;
+    }
+    if (state === 'updating') setStatus(p, svc, 'completed', 'update completed');
+    else setStatus(p, svc, 'rollback_completed', 'rollback completed');
     return true;
   }
 
