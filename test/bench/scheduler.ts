@@ -2,6 +2,9 @@
 // binpack and random — pure placement (placer.ts on NodeInfos) and a full pass
 // of the Scheduler class on a MemoryStore (placement + transactional writes).
 // Prints tasks/s; run with `node dist/test/bench/scheduler.js [tasks] [nodes]`.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { taskRequest } from '../../agent/manager/scheduler/filters.js';
 import { makeNode, makeService, makeTask } from '../../agent/manager/scheduler/fixtures.js';
@@ -9,6 +12,7 @@ import { NodeInfo } from '../../agent/manager/scheduler/nodeinfo.js';
 import { placeGroup, StaticCache } from '../../agent/manager/scheduler/placer.js';
 import { Scheduler } from '../../agent/manager/scheduler/scheduler.js';
 import type { StrategyName } from '../../agent/manager/scheduler/strategy.js';
+import { EmbeddedStore } from '../../agent/manager/store/embedded.js';
 import { MemoryStore } from '../../agent/manager/store/memory.js';
 import type { Service, Task } from '../../agent/common/types.js';
 
@@ -71,8 +75,7 @@ function purePlacement(strategy: StrategyName, tasks: number, nodes: number, ser
 }
 
 /** one Scheduler pass over a MemoryStore holding `tasks` pending tasks */
-async function storePass(strategy: StrategyName, tasks: number, nodes: number, services: number): Promise<{ ms: number; placeMs: number; writeMs: number }> {
-  const store = new MemoryStore();
+async function storePass(strategy: StrategyName, tasks: number, nodes: number, services: number, store: MemoryStore = new MemoryStore()): Promise<{ ms: number; placeMs: number; writeMs: number }> {
   const w = workload(tasks, services);
   await store.update((tx) => {
     for (const n of nodeInputs(nodes)) tx.create('nodes', n);
@@ -146,6 +149,15 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<Benc
   for (const s of STRATEGIES) {
     const r = await storePass(s, tasks, nodes, services);
     report({ name: `Scheduler.tick on MemoryStore, ${s}`, tasks, nodes, ms: r.ms, tasksPerSec: rate(tasks, r.ms), note: `place ${r.placeMs.toFixed(0)} ms, write ${r.writeMs.toFixed(0)} ms` });
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'shoal-sched-bench-'));
+  try {
+    const store = await EmbeddedStore.open(dir);
+    const r = await storePass('spread', tasks, nodes, services, store);
+    await store.close();
+    report({ name: 'Scheduler.tick on EmbeddedStore, spread', tasks, nodes, ms: r.ms, tasksPerSec: rate(tasks, r.ms), note: `journal + fsync; place ${r.placeMs.toFixed(0)} ms, write ${r.writeMs.toFixed(0)} ms` });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
   const msStarted = await startedScheduler(tasks, nodes, services, 1000);
   report({ name: 'started Scheduler, tasks arrive 1000 per tx', tasks, nodes, ms: msStarted, tasksPerSec: rate(tasks, msStarted), note: 'includes the creating transactions' });

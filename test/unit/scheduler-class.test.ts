@@ -1,7 +1,7 @@
 import test from 'ava';
 import type { Cluster, Task } from '../../agent/common/types.js';
 import { makeNode, makeService, makeTask, type NodeInput, type TaskInput } from '../../agent/manager/scheduler/fixtures.js';
-import { ASSIGNED_MESSAGE, PENDING_MESSAGE, Scheduler } from '../../agent/manager/scheduler/scheduler.js';
+import { ASSIGNED_MESSAGE, PENDING_MESSAGE, Scheduler, type PassStats } from '../../agent/manager/scheduler/scheduler.js';
 import { MemoryStore } from '../../agent/manager/store/memory.js';
 import type { WriteTx } from '../../agent/manager/store/types.js';
 
@@ -61,8 +61,10 @@ async function settle(): Promise<void> {
 test('a pass assigns every pending task, spread by default', async (t) => {
   const s = await setup([{}, {}, {}]);
   const ids = await s.addTasks(7);
-  await new Scheduler(s.store).tick();
+  const passes: PassStats[] = [];
+  await new Scheduler(s.store, { onPass: (p) => passes.push(p) }).tick();
   t.deepEqual(s.countOn(ids), [3, 2, 2]);
+  t.like(passes, [{ pending: 7, assigned: 7, unschedulable: 0, skipped: 0 }]);
   const one = s.task(ids[0]!);
   t.is(one.Status.State, 'assigned');
   t.is(one.Status.Message, ASSIGNED_MESSAGE);

@@ -26,6 +26,8 @@ export interface SchedulerOptions {
   random?: () => number;
   /** task writes per transaction (default 500) */
   writeBatch?: number;
+  /** called after every pass that had work (metrics: scheduler latency) */
+  onPass?: (stats: PassStats) => void;
 }
 
 export interface PassStats {
@@ -209,6 +211,7 @@ export class Scheduler {
     };
     this.lastPass = stats;
     if (skipped > 0) this.dirty = true;
+    try { this.opts.onPass?.(stats); } catch (err) { log.warn({ err }, 'onPass hook failed'); }
     log.debug(stats, 'scheduling pass');
   }
 

@@ -118,14 +118,26 @@ export function bestNode(strategy: StrategyName, nodes: readonly NodeInfo[], ser
     const ok = nodes.filter(accept);
     return ok.length ? ok[Math.min(ok.length - 1, Math.floor((opts.random ?? Math.random)() * ok.length))] : undefined;
   }
-  const before = strategy === 'binpack' ? binpackBefore : spreadBefore;
-  let best: Entry | undefined;
+  const binpack = strategy === 'binpack';
+  let best: NodeInfo | undefined;
+  let bestSvc = 0;
+  let bestFill = 0;
   for (const ni of nodes) {
     if (!accept(ni)) continue;
-    const e = { ni, svc: ni.serviceTasks(serviceId), fill: strategy === 'binpack' ? ni.fill() : 0 };
-    if (!best || before(e, best)) best = e;
+    const svc = binpack ? 0 : ni.serviceTasks(serviceId);
+    const fill = binpack ? ni.fill() : 0;
+    if (best) {
+      if (binpack) {
+        if (fill !== bestFill ? fill < bestFill : ni.activeTasks !== best.activeTasks ? ni.activeTasks < best.activeTasks : ni.seq > best.seq) continue;
+      } else if (svc !== bestSvc ? svc > bestSvc : ni.activeTasks !== best.activeTasks ? ni.activeTasks > best.activeTasks : ni.seq > best.seq) {
+        continue;
+      }
+    }
+    best = ni;
+    bestSvc = svc;
+    bestFill = fill;
   }
-  return best?.ni;
+  return best;
 }
 
 export interface PickerOptions {
