@@ -6,3 +6,4 @@ export type { MeshPort, MeshService, MeshBackend, MeshOptions, MeshMode, PortSta
 export type { PortStatsSnapshot } from './stats.js';
 export { LATENCY_BUCKETS } from './stats.js';
 export { encodeProxyHeader, parseProxyHeader, type ParsedProxyHeader, type ProxyAddresses } from './proxy-protocol.js';
+export { meshTable, validateMeshLabels, LABEL_MODE, LABEL_PROXY_PROTOCOL, type MeshTableOptions } from './table.js';
