@@ -8,7 +8,7 @@ export function splitHostPort(v: string, defaultPort: number): { host: string; p
   const m = /^\[?([^\]]*?)\]?(?::(\d+))?$/.exec(v.trim());
   const host = m?.[1] ?? v;
   const port = m?.[2] ? Number(m[2]) : defaultPort;
-  if (!host || !Number.isInteger(port) || port < 1 || port > 65535) throw invalid(`invalid address: ${v}`);
+  if (!host || !Number.isInteger(port) || port < 0 || port > 65535) throw invalid(`invalid address: ${v}`);
   return { host, port };
 }
 

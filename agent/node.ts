@@ -27,6 +27,9 @@ export interface NodeOptions {
   advertiseAddr?: string;
 }
 
+/** what the docker CLI sends when the user gave no --listen-addr */
+const CLI_DEFAULT_LISTEN = '0.0.0.0:2377';
+
 /** how the local worker reaches its manager: in-process or over a session */
 interface Feed { report(updates: { taskId: string; status: TaskStatus }[]): void; stop(): void }
 
@@ -77,7 +80,7 @@ export class SwarmNode implements SwarmBackend {
   async init(req: SwarmInitRequest): Promise<string> {
     return this.exclusive(async () => {
       if (this.state) throw unavailable(ALREADY_IN_SWARM);
-      const listen = splitHostPort(req.ListenAddr || this.opts.listenAddr, 2377);
+      const listen = this.listenAddr(req.ListenAddr);
       const adv = resolveAdvertise(req.AdvertiseAddr || this.opts.advertiseAddr, listen.host, listen.port);
       if (req.Availability && !['active', 'pause', 'drain'].includes(req.Availability)) throw invalid(`invalid availability: ${req.Availability}`);
       const description = await this.describe();
@@ -111,7 +114,7 @@ export class SwarmNode implements SwarmBackend {
       const remote = req.RemoteAddrs?.[0];
       if (!remote) throw invalid('at least 1 RemoteAddr is required to join');
       if (!req.JoinToken) throw invalid('join token is required');
-      const listen = splitHostPort(req.ListenAddr || this.opts.listenAddr, 2377);
+      const listen = this.listenAddr(req.ListenAddr);
       const adv = resolveAdvertise(req.AdvertiseAddr || this.opts.advertiseAddr, listen.host, listen.port);
       const { res, keyPem } = await joinSwarm({
         remote, token: req.JoinToken, hostname: this.opts.hostname, advertiseAddr: adv.host,
@@ -140,6 +143,12 @@ export class SwarmNode implements SwarmBackend {
       this.state = undefined;
       log.info({ nodeId }, 'left the swarm');
     });
+  }
+
+  /** the request's listen address, unless it is the CLI's default and the agent was given one */
+  private listenAddr(requested: string | undefined): { host: string; port: number } {
+    const useAgent = !requested || (requested === CLI_DEFAULT_LISTEN && this.opts.listenAddr !== CLI_DEFAULT_LISTEN);
+    return splitHostPort(useAgent ? this.opts.listenAddr : requested, 2377);
   }
 
   private async describe(): Promise<NodeDescription> {
