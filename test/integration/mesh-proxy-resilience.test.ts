@@ -4,6 +4,7 @@
 // retried without crashing, slowloris/half-open clients are reaped and do not
 // block others, and sockets are not leaked.
 import test from 'ava';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
@@ -137,6 +138,42 @@ for (const mode of ['tcp', 'http'] as const) {
     t.is(failures, 0);
     t.is(bs[1].hits, hitsAtKill);
     t.true(bs[0].hits > 100 && bs[2].hits > 100);
+    t.true(m.stats()[0].backendErrors >= 1);
+  });
+}
+
+/** a listener whose process is stopped and whose accept queue is full: connects to it time out */
+async function blackhole(t: import('ava').ExecutionContext): Promise<string> {
+  const child = spawn(process.execPath, ['-e', "const s=require('net').createServer().listen({port:0,host:'127.0.0.1',backlog:1},()=>console.log(s.address().port))"], {
+    stdio: ['ignore', 'pipe', 'ignore'],
+  });
+  t.teardown(() => child.kill('SIGKILL'));
+  const port = await new Promise<number>((resolve, reject) => {
+    child.stdout!.once('data', (d) => resolve(Number(String(d).trim())));
+    child.once('exit', () => reject(new Error('blackhole child exited')));
+  });
+  child.kill('SIGSTOP');
+  for (let i = 0; i < 20; i++) {
+    const r = await new Promise<string>((resolve) => {
+      const c = net.connect({ host: LO, port });
+      t.teardown(() => c.destroy());
+      c.on('error', () => resolve('error'));
+      c.on('connect', () => resolve('connected'));
+      c.setTimeout(300, () => resolve('timeout'));
+    });
+    if (r === 'timeout') return `${LO}:${port}`;
+  }
+  throw new Error('could not fill the accept queue');
+}
+
+for (const mode of ['tcp', 'http'] as const) {
+  test(`${mode} mode: a backend that stops answering (connect timeout) is skipped`, async (t) => {
+    const hole = await blackhole(t);
+    const good = await backend(t, 'good');
+    const port = await freePort();
+    const m = await mesh(t, [svc(`hole-${mode}`, port, mode, [hole, good.addr])], { connectTimeoutMs: 300 });
+    for (let i = 0; i < 10; i++) t.is((await get(port)).body, 'good');
+    t.is(good.hits, 10);
     t.true(m.stats()[0].backendErrors >= 1);
   });
 }
