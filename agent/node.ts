@@ -72,6 +72,11 @@ export class SwarmNode implements SwarmBackend {
     return { NodeID: s.nodeId, NodeAddr: s.advertiseAddr, LocalNodeState: 'active', ControlAvailable: !!this.manager, Error: '', RemoteManagers: managers };
   }
 
+  /** the running manager, if this node is one (metrics read it at scrape time) */
+  get managerPlane(): Manager | undefined {
+    return this.manager;
+  }
+
   control(): ControlPlane {
     if (!this.manager) throw unavailable(this.state ? NOT_A_MANAGER : NOT_IN_SWARM);
     return this.manager;

@@ -5,6 +5,8 @@ import { hostname } from 'node:os';
 import { ApiServer } from '../api/server.js';
 import { logger } from '../common/log.js';
 import { SwarmNode } from '../node.js';
+import { Metrics } from '../metrics/metrics.js';
+import { splitHostPort } from '../addr.js';
 
 const log = logger('agent');
 
@@ -34,11 +36,15 @@ export async function runAgent(opts: AgentOptions): Promise<{ close(): Promise<v
   await node.start();
   const api = new ApiServer({ backend: node, dockerHost: opts.dockerHost });
   await api.listenUnix(opts.apiSocket);
-  log.info({ socket: opts.apiSocket, stateDir: opts.stateDir }, 'shoal agent ready');
+  const metrics = new Metrics(() => node.managerPlane);
+  const m = splitHostPort(opts.metricsAddr, 9323);
+  const metricsPort = await metrics.listen(m.host, m.port);
+  log.info({ socket: opts.apiSocket, stateDir: opts.stateDir, metricsPort }, 'shoal agent ready');
   let closing: Promise<void> | undefined;
   return {
     close: () => (closing ??= (async () => {
       await api.close();
+      await metrics.close();
       await node.close();
     })()),
   };

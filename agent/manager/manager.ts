@@ -74,6 +74,14 @@ export class Manager implements ControlPlane {
     this.liveness = new Liveness(store, this.dispatcher, () => this.heartbeatPeriodMs(), () => this.nodeId);
   }
 
+  sessions(): number {
+    return this.server?.sessionCount ?? 0;
+  }
+
+  heartbeats(): number {
+    return this.liveness.beats;
+  }
+
   heartbeatPeriodMs(): number {
     return (this.store.list('cluster')[0]?.Spec.Dispatcher?.HeartbeatPeriod ?? 1e9) / 1e6;
   }

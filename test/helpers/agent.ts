@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { waitFor } from './wait.js';
 import { docker, removeNodeContainers } from './docker.js';
+import { freePort } from './net.js';
 
 const MAIN = resolve(new URL('../../agent/cli/main.js', import.meta.url).pathname);
 
@@ -15,6 +16,7 @@ export interface TestAgent {
   socket: string;
   host: string; // DOCKER_HOST value
   hostname: string;
+  metricsPort: number;
   proc: ChildProcess;
   /** docker CLI against this agent */
   docker(args: string[], opts?: { timeoutMs?: number; input?: string }): Promise<{ code: number; stdout: string; stderr: string }>;
@@ -28,6 +30,7 @@ export async function startAgent(name = 'node', extra: string[] = []): Promise<T
   const dir = mkdtempSync(join(tmpdir(), `shoal-${name}-`));
   const socket = join(dir, 'docker.sock');
   const hostname = `${name}-${Math.random().toString(36).slice(2, 7)}`;
+  const metricsPort = await freePort();
   const nodeIds = new Set<string>();
   const readId = () => {
     const p = join(dir, 'state', 'state.json');
@@ -37,11 +40,11 @@ export async function startAgent(name = 'node', extra: string[] = []): Promise<T
     return id;
   };
   const spawnAgent = () => spawn(process.execPath, [MAIN, 'agent', '--state-dir', join(dir, 'state'), '--api-socket', socket,
-    '--hostname', hostname, '--listen-addr', '127.0.0.1:0', '--metrics-addr', '127.0.0.1:0', ...extra], {
+    '--hostname', hostname, '--listen-addr', '127.0.0.1:0', '--metrics-addr', `127.0.0.1:${metricsPort}`, ...extra], {
     stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, SHOAL_LOG_LEVEL: process.env.SHOAL_TEST_AGENT_LOG ?? 'warn' },
   });
   const a: TestAgent = {
-    dir, socket, host: `unix://${socket}`, hostname,
+    dir, socket, host: `unix://${socket}`, hostname, metricsPort,
     proc: spawnAgent(),
     docker: (args, opts) => docker(['-H', `unix://${socket}`, ...args], opts),
     nodeId: readId,

@@ -28,7 +28,11 @@ export class Liveness {
     clearTimeout(this.timer);
   }
 
+  /** heartbeats received since start */
+  beats = 0;
+
   beat(nodeId: string): void {
+    this.beats++;
     this.lastSeen.set(nodeId, Date.now());
     const n = this.store.get('nodes', nodeId);
     if (n && n.Status.State !== 'ready') void this.dispatcher.setNodeState(nodeId, 'ready').catch(() => undefined);

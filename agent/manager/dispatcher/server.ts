@@ -65,6 +65,10 @@ export class ClusterServer {
     this.server.on('clientError', (_err, socket) => socket.destroy());
   }
 
+  get sessionCount(): number {
+    return this.sessions.size;
+  }
+
   listen(host: string, port: number): Promise<number> {
     return new Promise((resolve, reject) => {
       this.server.once('error', reject);
