@@ -245,3 +245,38 @@ test('a failing afterStart hook fails the task and stops its container; beforeRe
   await until('all removed', async () => (await containersOf(nodeId)).length === 0);
   t.deepEqual(removed.sort(), [good.ID, bad.ID].sort());
 });
+
+test('a broken events stream reconnects and exits that happened meanwhile are still seen', async (t) => {
+  // a unix-socket proxy to dockerd whose connections the test can cut
+  const { createServer, connect } = await import('node:net');
+  const dir = mkdtempSync(join(tmpdir(), 'shoal-wk-sock-'));
+  const sock = join(dir, 'docker.sock');
+  const conns = new Set<import('node:net').Socket>();
+  const server = createServer((c) => {
+    const up = connect('/var/run/docker.sock');
+    conns.add(c); conns.add(up);
+    c.pipe(up); up.pipe(c);
+    const drop = () => { c.destroy(); up.destroy(); conns.delete(c); conns.delete(up); };
+    c.on('error', drop); up.on('error', drop); c.on('close', drop); up.on('close', drop);
+  });
+  await new Promise<void>((r) => server.listen(sock, r));
+  t.teardown(async () => {
+    for (const c of conns) c.destroy();
+    await new Promise((r) => server.close(r));
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const proxied = new Docker({ socketPath: sock });
+  const { worker, nodeId, waitState } = setup(t, undefined, { docker: proxied });
+  await worker.start();
+  const tk = task(nodeId);
+  worker.setAssignments([tk]);
+  const running = await waitState(tk.ID, 'running');
+
+  // cut every connection (the events stream among them), then kill the container directly
+  for (const c of conns) c.destroy();
+  await docker.getContainer(running.ContainerStatus!.ContainerID!).kill();
+  const failed = await waitState(tk.ID, 'failed');
+  t.is(failed.Err, 'task: non-zero exit (137)');
+  t.is(failed.ContainerStatus?.ExitCode, 137);
+});
