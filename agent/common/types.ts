@@ -56,6 +56,8 @@ export interface Node extends Meta {
   Description: NodeDescription;
   Status: { State: NodeState; Message?: string; Addr: string };
   ManagerStatus?: { Leader?: boolean; Reachability: 'unknown' | 'unreachable' | 'reachable'; Addr: string };
+  /** the node's own address on each overlay it serves (mesh and SNAT traffic originates from it) */
+  Attachments?: { NetworkID: string; Addr: string }[];
 }
 
 // ---- services ----
@@ -228,7 +230,7 @@ export interface NetworkSpec {
 export interface Network extends Meta {
   Spec: NetworkSpec;
   DriverState?: { Name: string; Options?: Record<string, string> };
-  IPAMOptions?: { Driver: { Name: string }; Configs: { Subnet: string; Gateway: string }[] };
+  IPAMOptions?: { Driver: { Name: string }; Configs: { Subnet: string; Gateway: string; Range?: string }[] };
 }
 
 export type Kind = 'cluster' | 'nodes' | 'services' | 'tasks' | 'networks';

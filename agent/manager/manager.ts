@@ -155,6 +155,11 @@ export class Manager implements ControlPlane {
         ManagerStatus: { Leader: true, Reachability: 'reachable', Addr: req.managerAddr },
       };
       tx.create('nodes', node);
+      // the routing mesh's network, as Swarm creates it (the allocator gives it 10.0.0.0/24 first)
+      tx.create('networks', {
+        ID: newId(), Version: { Index: 0 }, CreatedAt: now, UpdatedAt: now,
+        Spec: { Name: 'ingress', Labels: {}, DriverConfiguration: { Name: 'overlay' }, Ingress: true, Scope: 'swarm' },
+      });
     });
   }
 
