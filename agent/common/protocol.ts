@@ -2,6 +2,7 @@
 // TLS. A joining node first fetches the CA (and pins it by the token's
 // digest), then proves its token and gets a certificate; afterwards every call
 // is authenticated by that certificate (CN = node id, OU = swarm-<role>).
+import type { NetMap } from './netmap.js';
 import type { NodeDescription, Task, TaskStatus } from './types.js';
 
 export const PATHS = {
@@ -35,6 +36,7 @@ export interface JoinResponse {
 export type SessionMessage =
   | { type: 'hello'; nodeId: string; heartbeatPeriodMs: number; managers: { nodeId: string; addr: string }[] }
   | { type: 'assignments'; tasks: Task[] }
+  | { type: 'netmap'; map: NetMap }
   | { type: 'ping' };
 
 export interface StatusReport { updates: { taskId: string; status: TaskStatus }[] }

@@ -12,6 +12,7 @@ import { makeToken } from './ca/tokens.js';
 import { Dispatcher } from './dispatcher/dispatcher.js';
 import { Liveness } from './dispatcher/liveness.js';
 import { ClusterServer } from './dispatcher/server.js';
+import { NetMapPublisher } from './dispatcher/netmap.js';
 import { Orchestrator } from './orchestrator/orchestrator.js';
 import { Scheduler } from './scheduler/scheduler.js';
 import { EmbeddedStore } from './store/embedded.js';
@@ -63,6 +64,7 @@ export class Manager implements ControlPlane {
   readonly scheduler: Scheduler;
   readonly dispatcher: Dispatcher;
   readonly liveness: Liveness;
+  readonly netmaps: NetMapPublisher;
   private server?: ClusterServer;
   nodeId?: string;
 
@@ -71,6 +73,7 @@ export class Manager implements ControlPlane {
     this.orchestrator = new Orchestrator(store);
     this.scheduler = new Scheduler(store);
     this.dispatcher = new Dispatcher(store);
+    this.netmaps = new NetMapPublisher(store);
     this.liveness = new Liveness(store, this.dispatcher, () => this.heartbeatPeriodMs(), () => this.nodeId);
   }
 
@@ -105,7 +108,7 @@ export class Manager implements ControlPlane {
     this.nodeId = nodeId;
     const cert = await Manager.nodeCert(stateDir, this.ca, nodeId, this.cluster().ID);
     this.server = new ClusterServer({
-      store: this.store, ca: this.ca, cert, dispatcher: this.dispatcher, liveness: this.liveness,
+      store: this.store, ca: this.ca, cert, dispatcher: this.dispatcher, liveness: this.liveness, netmaps: this.netmaps,
       heartbeatPeriodMs: () => this.heartbeatPeriodMs(), canAddManagers: false,
     });
     return this.server.listen(host, port);
@@ -177,6 +180,7 @@ export class Manager implements ControlPlane {
     this.scheduler.stop();
     await this.orchestrator.stop();
     this.dispatcher.close();
+    this.netmaps.close();
     await this.store.close();
   }
 

@@ -5,6 +5,7 @@
 import { request, type Agent } from 'node:https';
 import { logger } from '../common/log.js';
 import { PATHS, type SessionMessage, type SessionOpen } from '../common/protocol.js';
+import type { NetMap } from '../common/netmap.js';
 import type { NodeDescription, Task, TaskStatus } from '../common/types.js';
 import { call, RemoteError, splitAddr, tlsAgent, type NodeTls } from './cluster-client.js';
 
@@ -16,6 +17,7 @@ export interface SessionOptions {
   addr: string;                   // this node's advertised address
   describe: () => Promise<NodeDescription>;
   onAssignments: (tasks: Task[]) => void;
+  onNetMap?: (map: NetMap) => void;
   onManagers?: (addrs: string[]) => void;
   /** the manager says this node no longer belongs to the swarm */
   onRemoved?: (reason: string) => void;
@@ -142,6 +144,8 @@ export class ManagerSession {
       }
     } else if (m.type === 'assignments') {
       this.opts.onAssignments(m.tasks);
+    } else if (m.type === 'netmap') {
+      this.opts.onNetMap?.(m.map);
     }
   }
 

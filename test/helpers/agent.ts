@@ -26,7 +26,12 @@ export interface TestAgent {
   cleanup(): Promise<void>;
 }
 
-export async function startAgent(name = 'node', extra: string[] = []): Promise<TestAgent> {
+export interface AgentOptions {
+  /** run the agent inside this network namespace (a lab host) */
+  netns?: string;
+}
+
+export async function startAgent(name = 'node', extra: string[] = [], opts: AgentOptions = {}): Promise<TestAgent> {
   const dir = mkdtempSync(join(tmpdir(), `shoal-${name}-`));
   const socket = join(dir, 'docker.sock');
   const hostname = `${name}-${Math.random().toString(36).slice(2, 7)}`;
@@ -39,9 +44,12 @@ export async function startAgent(name = 'node', extra: string[] = []): Promise<T
     nodeIds.add(id);
     return id;
   };
-  const spawnAgent = () => spawn(process.execPath, [MAIN, 'agent', '--state-dir', join(dir, 'state'), '--api-socket', socket,
-    '--hostname', hostname, '--listen-addr', '127.0.0.1:0', '--metrics-addr', `127.0.0.1:${metricsPort}`, ...extra], {
-    stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, SHOAL_LOG_LEVEL: process.env.SHOAL_TEST_AGENT_LOG ?? 'warn' },
+  const argv = [process.execPath, MAIN, 'agent', '--state-dir', join(dir, 'state'), '--api-socket', socket,
+    '--hostname', hostname, '--listen-addr', '127.0.0.1:0', '--metrics-addr', `127.0.0.1:${metricsPort}`, ...extra];
+  const cmd = opts.netns ? ['/usr/sbin/ip', 'netns', 'exec', opts.netns, ...argv] : argv;
+  const spawnAgent = () => spawn(cmd[0], cmd.slice(1), {
+    stdio: ['ignore', 'ignore', 'pipe'],
+    env: { ...process.env, PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', SHOAL_LOG_LEVEL: process.env.SHOAL_TEST_AGENT_LOG ?? 'warn' },
   });
   const a: TestAgent = {
     dir, socket, host: `unix://${socket}`, hostname, metricsPort,

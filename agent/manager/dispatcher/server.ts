@@ -13,6 +13,7 @@ import type { Store } from '../store/types.js';
 import type { Dispatcher } from './dispatcher.js';
 import { admit } from './join.js';
 import type { Liveness } from './liveness.js';
+import type { NetMapPublisher } from './netmap.js';
 
 const log = logger('cluster-server');
 const MAX_BODY = 4 << 20;
@@ -23,6 +24,7 @@ export interface ClusterServerDeps {
   cert: NodeCert;
   dispatcher: Dispatcher;
   liveness: Liveness;
+  netmaps: NetMapPublisher;
   heartbeatPeriodMs: () => number;
   canAddManagers: boolean;
 }
@@ -147,10 +149,12 @@ export class ClusterServer {
     const managers = this.deps.store.list('nodes', (n) => !!n.ManagerStatus).map((n) => ({ nodeId: n.ID, addr: n.ManagerStatus!.Addr }));
     write({ type: 'hello', nodeId, heartbeatPeriodMs: this.deps.heartbeatPeriodMs(), managers });
     const unsubscribe = this.deps.dispatcher.subscribe(nodeId, (tasks) => write({ type: 'assignments', tasks }));
+    const unsubscribeMap = this.deps.netmaps.subscribe(nodeId, (map) => write({ type: 'netmap', map }));
     const ping = setInterval(() => write({ type: 'ping' }), Math.max(500, this.deps.heartbeatPeriodMs()));
     const done = () => {
       clearInterval(ping);
       unsubscribe();
+      unsubscribeMap();
       this.sessions.delete(res);
     };
     res.on('close', done);
