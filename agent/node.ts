@@ -16,6 +16,7 @@ import { readNodeState, writeNodeState, type NodeState } from './node-state.js';
 import { Worker } from './worker/worker.js';
 import { joinSwarm, loadCerts, saveCerts } from './worker/join.js';
 import { ManagerSession } from './worker/session.js';
+import { NetAgent } from '../netd/agent.js';
 
 const log = logger('node');
 
@@ -25,6 +26,8 @@ export interface NodeOptions {
   dockerHost: string;
   listenAddr: string;        // default 0.0.0.0:2377
   advertiseAddr?: string;
+  /** run netd and the mesh (overlays, DNS, VIPs, published ports); off for control-plane-only agents */
+  dataPlane?: boolean;
 }
 
 /** what the docker CLI sends when the user gave no --listen-addr */
@@ -38,6 +41,7 @@ export class SwarmNode implements SwarmBackend {
   private state?: NodeState;
   private manager?: Manager;
   private worker?: Worker;
+  private net?: NetAgent;
   private feed?: Feed;
   private busy = false;
   private description?: NodeDescription;
@@ -177,9 +181,13 @@ export class SwarmNode implements SwarmBackend {
 
   private async startWorker(): Promise<void> {
     const s = this.state!;
+    const net = this.opts.dataPlane === false ? undefined : new NetAgent({ nodeId: s.nodeId });
+    this.net = net;
     const worker = new Worker({
       docker: this.docker,
       nodeId: s.nodeId,
+      hooks: net?.hooks(),
+      maxParallelStarts: 12,
       report: (updates) => this.feed?.report(updates),
       serviceName: (t) => t.ServiceAnnotations?.Name ?? t.ServiceID,
       serviceLabels: (t) => t.ServiceAnnotations?.Labels,
@@ -191,7 +199,8 @@ export class SwarmNode implements SwarmBackend {
     if (manager) {
       await manager.dispatcher.register(s.nodeId, this.description ?? await this.describe(), s.advertiseAddr);
       const unsubscribe = manager.dispatcher.subscribe(s.nodeId, apply);
-      this.feed = { report: (u) => void manager.dispatcher.updateStatus(s.nodeId, u), stop: unsubscribe };
+      const unsubscribeMap = net ? manager.netmaps.subscribe(s.nodeId, (m) => net.setNetMap(m)) : () => undefined;
+      this.feed = { report: (u) => void manager.dispatcher.updateStatus(s.nodeId, u), stop: () => { unsubscribe(); unsubscribeMap(); } };
       return;
     }
     const tls = loadCerts(this.opts.stateDir);
@@ -200,6 +209,7 @@ export class SwarmNode implements SwarmBackend {
       managers: s.managers ?? [], tls, addr: s.advertiseAddr,
       describe: () => this.description ? Promise.resolve(this.description) : this.describe(),
       onAssignments: apply,
+      onNetMap: net && ((m) => net.setNetMap(m)),
       onManagers: (addrs) => {
         if (this.state && addrs.join() !== (this.state.managers ?? []).join()) writeNodeState(this.opts.stateDir, (this.state = { ...this.state, managers: addrs }));
       },
@@ -213,6 +223,8 @@ export class SwarmNode implements SwarmBackend {
     this.feed = undefined;
     await this.worker?.stop();
     this.worker = undefined;
+    await this.net?.close();
+    this.net = undefined;
     await this.manager?.stop();
     this.manager = undefined;
   }

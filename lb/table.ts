@@ -4,7 +4,8 @@
 // keep running are backends, so a task leaves the set as soon as the
 // orchestrator decides to stop it (drain before stop on rolling updates).
 
-import type { Labels, PortConfig, Service, Task } from '../agent/common/types.js';
+import type { Labels, PortConfig } from '../agent/common/types.js';
+import type { NetMapService as Service, NetMapTask as Task } from '../agent/common/netmap.js';
 import type { MeshMode, MeshPort, MeshService, ProxyProtocolVersion } from './types.js';
 
 /** label names; the `shoal.lb.*` spelling from the issue is accepted too */

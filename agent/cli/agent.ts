@@ -18,6 +18,7 @@ export interface AgentOptions {
   advertiseAddr?: string;
   listenAddr: string;
   metricsAddr: string;
+  dataPlane?: 'on' | 'off';
 }
 
 export const AGENT_DEFAULTS = {
@@ -31,7 +32,7 @@ export const AGENT_DEFAULTS = {
 export async function runAgent(opts: AgentOptions): Promise<{ close(): Promise<void> }> {
   const node = new SwarmNode({
     stateDir: opts.stateDir, hostname: opts.hostname || hostname(), dockerHost: opts.dockerHost,
-    listenAddr: opts.listenAddr, advertiseAddr: opts.advertiseAddr,
+    listenAddr: opts.listenAddr, advertiseAddr: opts.advertiseAddr, dataPlane: opts.dataPlane !== 'off',
   });
   await node.start();
   const api = new ApiServer({ backend: node, dockerHost: opts.dockerHost });

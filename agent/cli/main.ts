@@ -20,6 +20,7 @@ program.command('agent')
   .option('--advertise-addr <addr>', 'address other nodes reach this node at')
   .option('--listen-addr <addr>', 'cluster management listen address', AGENT_DEFAULTS.listenAddr)
   .addOption(new Option('--metrics-addr <addr>', 'Prometheus /metrics listen address').default(AGENT_DEFAULTS.metricsAddr))
+  .addOption(new Option('--data-plane <mode>', 'run overlays, service DNS, VIPs and the routing mesh').choices(['on', 'off']).default('on'))
   .action(async (o) => {
     const agent = await runAgent(o);
     const shutdown = (sig: string) => {

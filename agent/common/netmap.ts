@@ -17,7 +17,7 @@ export interface NetMapNetwork {
 /** a task reduced to what the data path needs */
 export type NetMapTask = Pick<Task, 'ID' | 'ServiceID' | 'Slot' | 'NodeID' | 'DesiredState'> & {
   Status: Pick<Task['Status'], 'State'>;
-  NetworksAttachments: { Network: Pick<Network, 'ID'>; Addresses: string[] }[];
+  NetworksAttachments?: { Network: Pick<Network, 'ID'>; Addresses: string[] }[];
 };
 
 export type NetMapService = Pick<Service, 'ID'> & {

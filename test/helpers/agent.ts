@@ -45,7 +45,9 @@ export async function startAgent(name = 'node', extra: string[] = [], opts: Agen
     return id;
   };
   const argv = [process.execPath, MAIN, 'agent', '--state-dir', join(dir, 'state'), '--api-socket', socket,
-    '--hostname', hostname, '--listen-addr', '127.0.0.1:0', '--metrics-addr', `127.0.0.1:${metricsPort}`, ...extra];
+    '--hostname', hostname, '--listen-addr', '127.0.0.1:0', '--metrics-addr', `127.0.0.1:${metricsPort}`,
+    // agents sharing the root namespace would fight over the same bridges: the data plane runs in lab hosts only
+    '--data-plane', opts.netns ? 'on' : 'off', ...extra];
   const cmd = opts.netns ? ['/usr/sbin/ip', 'netns', 'exec', opts.netns, ...argv] : argv;
   const spawnAgent = () => spawn(cmd[0], cmd.slice(1), {
     stdio: ['ignore', 'ignore', 'pipe'],
