@@ -27,7 +27,7 @@ export async function updateClusterSpec(store: Store, body: unknown, version: nu
     throw invalid('invalid JSON: Orchestration.TaskHistoryRetentionLimit must be a non-negative integer');
   }
   try {
-    return await store.update((tx) => {
+    const updated = await store.update((tx) => {
       const c = getCluster(tx);
       if (spec.Name && c.Spec.Name && spec.Name !== c.Spec.Name) throw badSpec('modification of cluster name is not allowed');
       const name = c.Spec.Name || spec.Name || 'default';
@@ -35,6 +35,7 @@ export async function updateClusterSpec(store: Store, body: unknown, version: nu
       c.Spec.Name = name;
       return tx.update('cluster', c, version);
     });
+    return structuredClone(store.get('cluster', updated.ID)!);
   } catch (err) {
     throw fromStore(err);
   }

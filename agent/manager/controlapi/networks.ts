@@ -84,7 +84,7 @@ export function networkSpecFromCreate(body: unknown): { spec: NetworkSpec; ipam?
 
 export async function createNetwork(store: Store, body: unknown): Promise<Network> {
   const { spec, ipam } = networkSpecFromCreate(body);
-  return store.update((tx) => {
+  const created = await store.update((tx) => {
     const lower = spec.Name.toLowerCase();
     if (tx.list('networks', (n) => n.Spec.Name.toLowerCase() === lower).length) throw conflict(`network with name ${spec.Name} already exists`);
     if (spec.Ingress) {
@@ -95,6 +95,7 @@ export async function createNetwork(store: Store, body: unknown): Promise<Networ
     if (ipam) n.IPAMOptions = ipam;
     return tx.create('networks', n);
   });
+  return structuredClone(store.get('networks', created.ID)!);
 }
 
 export function getNetwork(view: ReadView, input: string): Network {

@@ -42,7 +42,7 @@ export async function updateNode(store: Store, input: string, body: unknown, ver
   if (!Number.isInteger(version) || version < 0) throw invalid(`invalid node version '${version}'`);
   const spec = checkNodeSpec(body);
   try {
-    return await store.update((tx) => {
+    const updated = await store.update((tx) => {
       const node = structuredClone(resolve(tx, 'nodes', input));
       if (node.Spec.Role === 'manager' && spec.Role === 'worker') {
         const managers = tx.list('nodes', (n) => n.Spec.Role === 'manager');
@@ -51,6 +51,7 @@ export async function updateNode(store: Store, input: string, body: unknown, ver
       node.Spec = spec;
       return tx.update('nodes', node, version);
     });
+    return structuredClone(store.get('nodes', updated.ID)!);
   } catch (err) {
     throw fromStore(err);
   }

@@ -55,8 +55,13 @@ function prepare(view: ReadView, body: unknown): ServiceSpec {
   return spec;
 }
 
+/** the committed object (transactions hand back copies made before the store assigned Version) */
+function committed<K extends 'services' | 'nodes' | 'networks' | 'cluster'>(store: Store, kind: K, id: string) {
+  return structuredClone(store.get(kind, id)!);
+}
+
 export async function createService(store: Store, body: unknown): Promise<Service> {
-  return store.update((tx) => {
+  const created = await store.update((tx) => {
     const spec = prepare(tx, body);
     checkPortConflicts(tx, spec);
     if (nameTaken(tx, spec.Name)) throw nameConflict(`${NAME_CONFLICT}: service ${spec.Name} already exists`);
@@ -73,6 +78,7 @@ export async function createService(store: Store, body: unknown): Promise<Servic
     if (ports) svc.Endpoint.Ports = ports;
     return tx.create('services', svc);
   });
+  return committed(store, 'services', created.ID);
 }
 
 export interface UpdateServiceOptions {
@@ -85,7 +91,7 @@ export interface UpdateServiceOptions {
 export async function updateService(store: Store, input: string, body: unknown, opts: UpdateServiceOptions): Promise<Service> {
   if (!Number.isInteger(opts.version) || opts.version < 0) throw invalid(`invalid service version '${opts.version}'`);
   try {
-    return await store.update((tx) => {
+    const updated = await store.update((tx) => {
       const current = resolve(tx, 'services', input);
       const requested = prepare(tx, body);
       if (!opts.rollback) {
@@ -118,10 +124,13 @@ export async function updateService(store: Store, input: string, body: unknown, 
       delete svc.ServiceStatus;
       return tx.update('services', svc, opts.version);
     });
+    return committed(store, 'services', updated.ID);
   } catch (err) {
     throw fromStore(err);
   }
 }
+
+
 
 export async function removeService(store: Store, input: string): Promise<void> {
   await store.update((tx) => {
