@@ -144,6 +144,27 @@ test.serial('docker version and info see API 1.41 and an active swarm', async (t
   t.regex(info.stdout, new RegExp(`Name: ${HOST}`));
 });
 
+test.serial('swarm join-token, token rotation, second init, node inspect self', async (t) => {
+  const tok = await docker('swarm', 'join-token', '-q', 'worker');
+  t.is(tok.code, 0, tok.stderr);
+  t.is(tok.stdout, 'SWMTKN-1-test-worker\n');
+  const full = await docker('swarm', 'join-token', 'manager');
+  t.is(full.code, 0, full.stderr);
+  t.true(full.stdout.includes('docker swarm join --token SWMTKN-1-test-manager 127.0.0.1:2377'), full.stdout);
+  const rot = await docker('swarm', 'join-token', '--rotate', '-q', 'worker');
+  t.is(rot.code, 0, rot.stderr);
+  const now = store.list('cluster')[0]!.JoinTokens.Worker;
+  t.not(now, 'SWMTKN-1-test-worker');
+  t.is(rot.stdout, `${now}\n`);
+  const init = await docker('swarm', 'init', '--advertise-addr', '127.0.0.1');
+  t.not(init.code, 0);
+  t.regex(init.stderr, /This node is already part of a swarm\. Use "docker swarm leave" to leave this swarm and join another one\./);
+  const self = await docker('node', 'inspect', 'self', '--pretty');
+  t.is(self.code, 0, self.stderr);
+  t.true(self.stdout.split('\n').includes(`ID:\t\t\t${nodeId}`), self.stdout);
+  t.true(self.stdout.split('\n').includes(` Leader:\t\tYes`), self.stdout);
+});
+
 test.serial('node ls and node update --availability drain', async (t) => {
   const ls = await docker('node', 'ls');
   t.is(ls.code, 0, ls.stderr);
@@ -201,6 +222,10 @@ test.serial('service create, ls, inspect --pretty, scale, update, rollback, rm',
     `Networks: net-${suffix} `, 'Endpoint Mode:\tvip', ' PublishedPort = 8080', '  Protocol = tcp', '  TargetPort = 80', '  PublishMode = ingress ']) {
     t.true(pretty.stdout.split('\n').includes(line), `missing ${JSON.stringify(line)} in\n${pretty.stdout}`);
   }
+
+  const ps = await docker('service', 'ps', name);
+  t.is(ps.code, 0, ps.stderr);
+  t.deepEqual(cols(ps.stdout.trim()), ['ID', 'NAME', 'IMAGE', 'NODE', 'DESIRED STATE', 'CURRENT STATE', 'ERROR', 'PORTS']);
 
   const sc = await docker('service', 'scale', '--detach', `${name}=3`);
   t.is(sc.code, 0, sc.stderr);
