@@ -12,6 +12,7 @@ import { ShoalError, invalid } from '../common/errors.js';
 import { logger } from '../common/log.js';
 import type { SwarmBackend } from './backend.js';
 import type { Ctx, Route } from './context.js';
+import { logsRoutes } from './logs-routes.js';
 import { networkRoutes } from './network-routes.js';
 import { API_VERSION, MIN_API_VERSION, identityHeaders, sendError } from './respond.js';
 import { swarmRoutes } from './swarm-routes.js';
@@ -28,7 +29,7 @@ export interface ApiServerOptions {
 
 export interface TlsOptions { cert: string | Buffer; key: string | Buffer; ca: string | Buffer }
 
-const ROUTES: Route[] = [...systemRoutes, ...swarmRoutes, ...networkRoutes];
+const ROUTES: Route[] = [...systemRoutes, ...swarmRoutes, ...logsRoutes, ...networkRoutes];
 
 function shoalVersion(): string {
   try {

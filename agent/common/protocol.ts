@@ -11,7 +11,25 @@ export const PATHS = {
   session: '/v1/session',
   status: '/v1/status',
   heartbeat: '/v1/heartbeat',
+  /** a worker uploads a task's log stream here (chunked body; ?id=<request id>) */
+  logs: '/v1/logs',
 } as const;
+
+/** the manager asks a worker to stream one task's container logs up to PATHS.logs */
+export interface LogsRequest {
+  /** request id, echoed in the upload's query */
+  id: string;
+  taskId: string;
+  follow: boolean;
+  /** lines per task: a number or 'all' */
+  tail: string;
+  /** dockerd's since (unix seconds, may have a fraction), or '' */
+  since: string;
+}
+
+/** secret or config payloads a worker needs for its assigned tasks (data base64) */
+export interface TaskFile { id: string; name: string; data: string }
+export interface AssignedFiles { secrets: TaskFile[]; configs: TaskFile[] }
 
 export interface JoinRequest {
   token: string;
@@ -37,8 +55,17 @@ export type SessionMessage =
   | { type: 'hello'; nodeId: string; heartbeatPeriodMs: number; managers: { nodeId: string; addr: string }[] }
   | { type: 'assignments'; tasks: Task[] }
   | { type: 'netmap'; map: NetMap }
-  | { type: 'ping' };
+  | { type: 'ping' }
+  | { type: 'logs'; request: LogsRequest }
+  | { type: 'logs-cancel'; id: string }
+  /** sent before an assignments set: the secrets and configs its tasks use, nothing else */
+  | { type: 'files'; files: AssignedFiles };
 
 export interface StatusReport { updates: { taskId: string; status: TaskStatus }[] }
 
-export interface SessionOpen { description: NodeDescription; addr: string }
+export interface SessionOpen {
+  description: NodeDescription;
+  addr: string;
+  /** the node runs a data plane and wants network maps (default true) */
+  netmap?: boolean;
+}

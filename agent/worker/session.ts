@@ -7,7 +7,9 @@ import { logger } from '../common/log.js';
 import { PATHS, type SessionMessage, type SessionOpen } from '../common/protocol.js';
 import type { NetMap } from '../common/netmap.js';
 import type { NodeDescription, Task, TaskStatus } from '../common/types.js';
+import Docker from 'dockerode';
 import { call, RemoteError, splitAddr, tlsAgent, type NodeTls } from './cluster-client.js';
+import { LogUploader } from './logs.js';
 
 const log = logger('session');
 
@@ -18,6 +20,8 @@ export interface SessionOptions {
   describe: () => Promise<NodeDescription>;
   onAssignments: (tasks: Task[]) => void;
   onNetMap?: (map: NetMap) => void;
+  /** dockerd that runs this node's tasks (log uploads); default: DOCKER_HOST or /var/run/docker.sock */
+  docker?: Docker;
   onManagers?: (addrs: string[]) => void;
   /** the manager says this node no longer belongs to the swarm */
   onRemoved?: (reason: string) => void;
@@ -34,10 +38,15 @@ export class ManagerSession {
   private heartbeatTimer?: NodeJS.Timeout;
   private current?: { destroy(): void };
   private connected = false;
+  private logs: LogUploader;
 
   constructor(private opts: SessionOptions) {
     this.agent = tlsAgent(opts.tls);
     this.managers = [...opts.managers];
+    // uploads are long-lived: their own agent, so they never hold up heartbeats and status reports
+    const logAgent = tlsAgent(opts.tls);
+    logAgent.maxSockets = Infinity;
+    this.logs = new LogUploader(opts.docker ?? new Docker(), logAgent);
   }
 
   get isConnected(): boolean { return this.connected; }
@@ -51,6 +60,7 @@ export class ManagerSession {
     this.stopped = true;
     clearTimeout(this.heartbeatTimer);
     this.current?.destroy();
+    this.logs.close();
     this.agent.destroy();
   }
 
@@ -85,7 +95,7 @@ export class ManagerSession {
 
   /** one session: resolves when the stream ends, rejects on errors */
   private async stream(addr: string, onOpen: () => void): Promise<void> {
-    const open: SessionOpen = { description: await this.opts.describe(), addr: this.opts.addr };
+    const open: SessionOpen = { description: await this.opts.describe(), addr: this.opts.addr, netmap: !!this.opts.onNetMap };
     const body = JSON.stringify(open);
     const [host, port] = splitAddr(addr);
     await new Promise<void>((resolve, reject) => {
@@ -146,6 +156,10 @@ export class ManagerSession {
       this.opts.onAssignments(m.tasks);
     } else if (m.type === 'netmap') {
       this.opts.onNetMap?.(m.map);
+    } else if (m.type === 'logs') {
+      void this.logs.upload(this.manager(), m.request);
+    } else if (m.type === 'logs-cancel') {
+      this.logs.cancel(m.id);
     }
   }
 

@@ -9,6 +9,7 @@ import { ShoalError, errorMessage, httpStatus } from '../../common/errors.js';
 import { logger } from '../../common/log.js';
 import { PATHS, type JoinRequest, type SessionMessage, type SessionOpen, type StatusReport } from '../../common/protocol.js';
 import { peerIdentity, type NodeCert, type RootCA } from '../ca/ca.js';
+import { logBroker } from '../logs/broker.js';
 import type { Store } from '../store/types.js';
 import type { Dispatcher } from './dispatcher.js';
 import { admit } from './join.js';
@@ -127,6 +128,12 @@ export class ClusterServer {
       send(res, 200, {});
       return;
     }
+    if (req.method === 'POST' && path === PATHS.logs) {
+      const { nodeId } = this.peer(req);
+      const id = new URL(req.url ?? '/', 'https://manager').searchParams.get('id') ?? '';
+      logBroker(this.deps.store).accept(nodeId, id, req, res);
+      return;
+    }
     if (req.method === 'POST' && path === PATHS.session) {
       const { nodeId } = this.peer(req);
       const open = await readJson<SessionOpen>(req);
@@ -149,12 +156,14 @@ export class ClusterServer {
     const managers = this.deps.store.list('nodes', (n) => !!n.ManagerStatus).map((n) => ({ nodeId: n.ID, addr: n.ManagerStatus!.Addr }));
     write({ type: 'hello', nodeId, heartbeatPeriodMs: this.deps.heartbeatPeriodMs(), managers });
     const unsubscribe = this.deps.dispatcher.subscribe(nodeId, (tasks) => write({ type: 'assignments', tasks }));
-    const unsubscribeMap = this.deps.netmaps.subscribe(nodeId, (map) => write({ type: 'netmap', map }));
+    const unsubscribeMap = open.netmap === false ? () => undefined : this.deps.netmaps.subscribe(nodeId, (map) => write({ type: 'netmap', map }));
+    const detachLogs = logBroker(this.deps.store).attach(nodeId, write);
     const ping = setInterval(() => write({ type: 'ping' }), Math.max(500, this.deps.heartbeatPeriodMs()));
     const done = () => {
       clearInterval(ping);
       unsubscribe();
       unsubscribeMap();
+      detachLogs();
       this.sessions.delete(res);
     };
     res.on('close', done);
