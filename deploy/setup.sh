@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PKGS=(docker.io busybox-static iproute2 iptables nftables dnsutils dnsperf dnsmasq-base socat wrk iperf3 etcd-server etcd-client nginx-light conntrack procps prometheus)
+PKGS=(docker.io busybox-static iproute2 iptables nftables dnsutils dnsperf dnsmasq-base socat wrk iperf3 etcd-server etcd-client nginx-light conntrack procps prometheus shellcheck systemd)
 missing=()
 for p in "${PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
