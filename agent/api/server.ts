@@ -14,6 +14,7 @@ import type { SwarmBackend } from './backend.js';
 import type { Ctx, Route } from './context.js';
 import { logsRoutes } from './logs-routes.js';
 import { networkRoutes } from './network-routes.js';
+import { secretRoutes } from './secret-routes.js';
 import { API_VERSION, MIN_API_VERSION, identityHeaders, sendError } from './respond.js';
 import { swarmRoutes } from './swarm-routes.js';
 import { systemRoutes } from './system-routes.js';
@@ -29,7 +30,7 @@ export interface ApiServerOptions {
 
 export interface TlsOptions { cert: string | Buffer; key: string | Buffer; ca: string | Buffer }
 
-const ROUTES: Route[] = [...systemRoutes, ...swarmRoutes, ...logsRoutes, ...networkRoutes];
+const ROUTES: Route[] = [...systemRoutes, ...swarmRoutes, ...logsRoutes, ...secretRoutes, ...networkRoutes];
 
 function shoalVersion(): string {
   try {

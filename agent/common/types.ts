@@ -99,7 +99,38 @@ export interface ContainerSpec {
   CapabilityAdd?: string[];
   CapabilityDrop?: string[];
   Ulimits?: { Name: string; Soft: number; Hard: number }[];
+  Secrets?: SecretReference[];
+  Configs?: ConfigReference[];
 }
+
+// ---- secrets and configs ----
+/** where a secret or config appears in the container: a file (Name: path or bare name), owner and mode */
+export interface FileTarget { Name: string; UID?: string; GID?: string; Mode?: number }
+export interface SecretReference { File?: FileTarget; SecretID: string; SecretName: string }
+export interface ConfigReference { File?: FileTarget; Runtime?: Record<string, never>; ConfigID: string; ConfigName: string }
+
+export interface SecretSpec {
+  Name: string;
+  Labels?: Labels;
+  /** base64; write-only: never stored in clear, never returned */
+  Data?: string;
+  Driver?: { Name: string; Options?: Record<string, string> } | null;
+  Templating?: { Name: string; Options?: Record<string, string> } | null;
+}
+export interface Secret extends Meta {
+  Spec: SecretSpec;
+  /** internal: the data sealed with the manager's data key (AES-256-GCM); stripped from API answers */
+  Sealed?: string;
+}
+
+export interface ConfigSpec {
+  Name: string;
+  Labels?: Labels;
+  /** base64 */
+  Data?: string;
+  Templating?: { Name: string; Options?: Record<string, string> } | null;
+}
+export interface Config extends Meta { Spec: ConfigSpec }
 
 export interface ResourceSpec { NanoCPUs?: number; MemoryBytes?: number; Pids?: number }
 
@@ -233,6 +264,6 @@ export interface Network extends Meta {
   IPAMOptions?: { Driver: { Name: string }; Configs: { Subnet: string; Gateway: string; Range?: string }[] };
 }
 
-export type Kind = 'cluster' | 'nodes' | 'services' | 'tasks' | 'networks';
-export interface KindMap { cluster: Cluster; nodes: Node; services: Service; tasks: Task; networks: Network }
+export type Kind = 'cluster' | 'nodes' | 'services' | 'tasks' | 'networks' | 'secrets' | 'configs';
+export interface KindMap { cluster: Cluster; nodes: Node; services: Service; tasks: Task; networks: Network; secrets: Secret; configs: Config }
 export type AnyObject = KindMap[Kind];

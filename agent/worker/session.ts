@@ -10,6 +10,7 @@ import type { NodeDescription, Task, TaskStatus } from '../common/types.js';
 import Docker from 'dockerode';
 import { call, RemoteError, splitAddr, tlsAgent, type NodeTls } from './cluster-client.js';
 import { LogUploader } from './logs.js';
+import { setDeliveredFiles, sweepTaskFiles } from './secrets.js';
 
 const log = logger('session');
 
@@ -39,6 +40,7 @@ export class ManagerSession {
   private current?: { destroy(): void };
   private connected = false;
   private logs: LogUploader;
+  private nodeId?: string;
 
   constructor(private opts: SessionOptions) {
     this.agent = tlsAgent(opts.tls);
@@ -145,6 +147,7 @@ export class ManagerSession {
 
   private onMessage(m: SessionMessage): void {
     if (m.type === 'hello') {
+      this.nodeId = m.nodeId;
       this.periodMs = m.heartbeatPeriodMs || this.periodMs;
       const addrs = m.managers.map((x) => x.addr);
       if (addrs.length) {
@@ -152,8 +155,11 @@ export class ManagerSession {
         this.next = 0;
         this.opts.onManagers?.(this.managers);
       }
+    } else if (m.type === 'files') {
+      setDeliveredFiles(m.files);
     } else if (m.type === 'assignments') {
       this.opts.onAssignments(m.tasks);
+      if (this.nodeId) sweepTaskFiles(this.nodeId, new Set(m.tasks.map((t) => t.ID)));
     } else if (m.type === 'netmap') {
       this.opts.onNetMap?.(m.map);
     } else if (m.type === 'logs') {

@@ -9,3 +9,4 @@ export { createNetwork, getNetwork, removeNetwork, networkResource, networkFilte
 export { parseFilters, taskFilter, type Filters } from './filters.js';
 export { resolve, tryResolve, candidates, taskName } from './resolve.js';
 export { listTasks, getTask } from './tasks.js';
+export { createFile, listFiles, getFile, updateFile, removeFile, usersOf, type FileKind } from './secrets.js';

@@ -9,6 +9,7 @@ import { newId, nowIso } from '../../common/ids.js';
 import type { NetworkAttachmentConfig, Service, ServiceSpec, UpdateConfig } from '../../common/types.js';
 import type { ReadView, Store } from '../store/types.js';
 import { NAME_CONFLICT, badSpec, fromStore, nameConflict, precondition, unimplemented } from './errors.js';
+import { checkFileRefs } from './filerefs.js';
 import { type Filters, serviceFilter, serviceMode } from './filters.js';
 import { checkPortConflicts, resolvePorts } from './ports.js';
 import { resolve } from './resolve.js';
@@ -52,6 +53,7 @@ function prepare(view: ReadView, body: unknown): ServiceSpec {
   const spec = normalize(body);
   resolveNetworks(view, spec.TaskTemplate.Networks);
   resolveNetworks(view, spec.Networks);
+  checkFileRefs(view, spec);
   return spec;
 }
 

@@ -10,6 +10,9 @@ import { logger } from '../../common/log.js';
 import { PATHS, type JoinRequest, type SessionMessage, type SessionOpen, type StatusReport } from '../../common/protocol.js';
 import { peerIdentity, type NodeCert, type RootCA } from '../ca/ca.js';
 import { logBroker } from '../logs/broker.js';
+import { filesFor, openConfig, openSecret } from '../secrets/deliver.js';
+import { addFileResolver, removeTaskFiles } from '../../worker/secrets.js';
+import { TASK_STATES } from '../../common/types.js';
 import type { Store } from '../store/types.js';
 import type { Dispatcher } from './dispatcher.js';
 import { admit } from './join.js';
@@ -56,6 +59,7 @@ function send(res: ServerResponse, status: number, body: unknown): void {
 export class ClusterServer {
   private server: Server;
   private sessions = new Set<ServerResponse>();
+  private unhook: (() => void)[] = [];
 
   constructor(private deps: ClusterServerDeps) {
     this.server = createServer({ key: deps.cert.keyPem, cert: deps.cert.certPem, ca: deps.ca.certPem, requestCert: true, rejectUnauthorized: false }, (req, res) => {
@@ -64,6 +68,17 @@ export class ClusterServer {
         send(res, httpStatus(err), { message: errorMessage(err) });
       });
     });
+    // this process's own worker opens its tasks' secrets and configs straight from the store
+    this.unhook.push(addFileResolver((kind, id) => (kind === 'secrets' ? openSecret(deps.store, id) : openConfig(deps.store, id))));
+    // task files on this host go once their task has ended for good
+    this.unhook.push(deps.store.watch((changes) => {
+      for (const c of changes) {
+        if (c.kind !== 'tasks') continue;
+        const t = c.object as import('../../common/types.js').Task;
+        const ended = TASK_STATES.indexOf(t.Status?.State) >= TASK_STATES.indexOf('complete') && TASK_STATES.indexOf(t.DesiredState) > TASK_STATES.indexOf('running');
+        if (c.action === 'remove' || ended) removeTaskFiles(t.NodeID ?? '', t.ID);
+      }
+    }));
     this.server.on('tlsClientError', () => undefined);
     this.server.on('clientError', (_err, socket) => socket.destroy());
   }
@@ -83,6 +98,7 @@ export class ClusterServer {
   }
 
   async close(): Promise<void> {
+    for (const u of this.unhook.splice(0)) u();
     for (const s of this.sessions) s.destroy();
     this.server.closeAllConnections?.();
     await new Promise((r) => this.server.close(() => r(undefined)));
@@ -155,7 +171,15 @@ export class ClusterServer {
     const write = (m: SessionMessage) => { if (!res.destroyed) res.write(JSON.stringify(m) + '\n'); };
     const managers = this.deps.store.list('nodes', (n) => !!n.ManagerStatus).map((n) => ({ nodeId: n.ID, addr: n.ManagerStatus!.Addr }));
     write({ type: 'hello', nodeId, heartbeatPeriodMs: this.deps.heartbeatPeriodMs(), managers });
-    const unsubscribe = this.deps.dispatcher.subscribe(nodeId, (tasks) => write({ type: 'assignments', tasks }));
+    const unsubscribe = this.deps.dispatcher.subscribe(nodeId, (tasks) => {
+      // the secrets and configs these tasks use, and nothing else, go first
+      try {
+        write({ type: 'files', files: filesFor(this.deps.store, tasks) });
+      } catch (err) {
+        log.warn({ nodeId, err: errorMessage(err) }, 'could not open secrets for a node');
+      }
+      write({ type: 'assignments', tasks });
+    });
     const unsubscribeMap = open.netmap === false ? () => undefined : this.deps.netmaps.subscribe(nodeId, (map) => write({ type: 'netmap', map }));
     const detachLogs = logBroker(this.deps.store).attach(nodeId, write);
     const ping = setInterval(() => write({ type: 'ping' }), Math.max(500, this.deps.heartbeatPeriodMs()));

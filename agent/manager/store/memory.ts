@@ -7,7 +7,7 @@ import { nowIso } from '../../common/ids.js';
 import type { Kind, KindMap, Task } from '../../common/types.js';
 import type { Action, Change, ReadView, Store, WriteTx } from './types.js';
 
-export const KINDS: Kind[] = ['cluster', 'nodes', 'services', 'tasks', 'networks'];
+export const KINDS: Kind[] = ['cluster', 'nodes', 'services', 'tasks', 'networks', 'secrets', 'configs'];
 
 type Table = Map<string, KindMap[Kind]>;
 

@@ -1,8 +1,11 @@
 // Owns the translation of a Swarm task into a dockerd container: name, labels
 // and the ContainerCreateOptions, as moby's cluster executor builds them
-// (daemon/cluster/executor/container/container.go). Pure: no I/O here.
+// (daemon/cluster/executor/container/container.go). Pure except for the
+// task's secret and config files, which worker/secrets.ts writes as the
+// options are built (tasks without them cause no I/O).
 import type Dockerode from 'dockerode';
 import type { Labels, Mount, Task } from '../../common/types.js';
+import { taskFileMounts } from '../secrets.js';
 
 export const LABEL_PREFIX = 'com.docker.swarm';
 export const LABEL_NODE_ID = 'com.docker.swarm.node.id';
@@ -144,8 +147,8 @@ export function containerCreateOptions(task: Task, ctx: ContainerContext): Docke
   if (spec.CapabilityDrop?.length) hc.CapDrop = [...spec.CapabilityDrop];
   if (spec.Groups?.length) hc.GroupAdd = [...spec.Groups];
   if (spec.Ulimits?.length) hc.Ulimits = spec.Ulimits.map((u) => ({ Name: u.Name, Soft: u.Soft, Hard: u.Hard }));
-  const mounts = mountSettings(spec.Mounts);
-  if (mounts) hc.Mounts = mounts;
+  const mounts = [...(mountSettings(spec.Mounts) ?? []), ...taskFileMounts(task, ctx.nodeId)];
+  if (mounts.length) hc.Mounts = mounts;
   if (limits?.NanoCPUs) hc.NanoCpus = limits.NanoCPUs;
   if (limits?.MemoryBytes) hc.Memory = limits.MemoryBytes;
   if (limits?.Pids) hc.PidsLimit = limits.Pids;
