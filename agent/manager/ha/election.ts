@@ -20,7 +20,7 @@ const log = logger('election');
 
 export interface LeaderElectionOptions {
   nodeId: string;
-  /** lease TTL; a dead leader is replaced within about this long (etcd's minimum is 2) */
+  /** lease TTL, default 2 (etcd's minimum): a dead leader is replaced after about this long plus, when its etcd member was the Raft leader, etcd's own election and lease extension (~2 s) */
   ttlSeconds?: number;
   /** where the election keys live: keep it outside the store's prefix */
   prefix?: string;
@@ -45,7 +45,7 @@ export class LeaderElection {
   private lastLeader: string | undefined;
 
   constructor(private client: Etcd3, private opts: LeaderElectionOptions) {
-    this.ttl = Math.max(2, Math.round(opts.ttlSeconds ?? 3));
+    this.ttl = Math.max(2, Math.round(opts.ttlSeconds ?? 2));
     const p = opts.prefix ?? '/shoal-leader/';
     this.prefix = p.endsWith('/') ? p : `${p}/`;
   }
