@@ -9,7 +9,7 @@ import type { Task } from '../agent/common/types.js';
 import { logger } from '../agent/common/log.js';
 import type { WorkerHooks } from '../agent/worker/worker.js';
 import { DnsServer, ServiceRecords } from './dns/index.js';
-import { RemoteOverlayDriver } from './overlay/index.js';
+import { RemoteOverlayDriver } from './overlay/remote.js';
 import { applyInNamespace, vipScript } from './vip/rules.js';
 import { Mesh, meshTable } from '../lb/index.js';
 import { peersOf, recordsOf, vipRulesFor } from './view.js';
@@ -29,7 +29,8 @@ export interface NetAgentOptions {
 
 export class NetAgent {
   private driver?: RemoteOverlayDriver;
-  private records = new ServiceRecords();
+  private respawning?: Promise<RemoteOverlayDriver>;
+  private records = new ServiceRecords({ ownSingleLabels: true });
   private dns = new DnsServer({ records: this.records });
   private dnsOn = new Set<string>();
   private mesh?: Mesh;
@@ -48,6 +49,18 @@ export class NetAgent {
   private async init(): Promise<void> {
     this.driver = await RemoteOverlayDriver.spawn();
     this.mesh = new Mesh({ bindHost: this.opts.meshBindHost, sourceAddr: () => this.ingressAddr() });
+  }
+
+  /** the overlay driver process, started again if it died (it is stateless: the kernel holds the state) */
+  private async drv(): Promise<RemoteOverlayDriver> {
+    await this.ready;
+    if (this.driver?.alive) return this.driver;
+    this.respawning ??= RemoteOverlayDriver.spawn().then((d) => {
+      log.warn('overlay driver process restarted');
+      this.driver = d;
+      return d;
+    }).finally(() => { this.respawning = undefined; });
+    return this.respawning;
   }
 
   /** one-line health for `node inspect` (Status.Message) */
@@ -82,7 +95,7 @@ export class NetAgent {
           if (!vni || !c) throw new Error(`network ${net.Spec.Name} is not allocated`);
           await this.ensureLocalNetwork(a.Network.ID);
           const [address, prefix] = a.Addresses[0].split('/');
-          await this.driver!.attach({ pid: container.pid, vni, address, prefixLen: Number(prefix), gateway: c.Gateway, ifname: `eth${i}`, defaultRoute: i === 0 });
+          await (await this.drv()).attach({ pid: container.pid, vni, address, prefixLen: Number(prefix), gateway: c.Gateway, ifname: `eth${i}`, defaultRoute: i === 0 });
           i++;
         }
         this.local.set(task.ID, { pid: container.pid, networks: atts.map((a) => a.Network.ID) });
@@ -93,7 +106,7 @@ export class NetAgent {
         await this.ready;
         for (const a of task.NetworksAttachments ?? []) {
           const vni = Number(a.Network.DriverState?.Options?.['com.docker.network.driver.overlay.vxlanid_list']);
-          if (vni) await this.driver!.detach({ vni, address: a.Addresses[0].split('/')[0] }).catch(() => undefined);
+          if (vni) await (await this.drv()).detach({ vni, address: a.Addresses[0].split('/')[0] }).catch(() => undefined);
         }
       },
     };
@@ -109,7 +122,7 @@ export class NetAgent {
     for (let i = 0; i < 50 && !this.map?.networks.some((n) => n.id === networkId); i++) await new Promise((r) => setTimeout(r, 100));
     const n = this.map?.networks.find((x) => x.id === networkId);
     if (!n) throw new Error(`network ${networkId} is not in this node's network map yet`);
-    await this.driver!.ensureNetwork({ id: n.id, vni: n.vni, subnet: n.subnet, gateway: n.gateway, nodeAddr: n.nodeAddr.split('/')[0], underlayAddr: this.map!.nodes[this.opts.nodeId]?.addr ?? '' });
+    await (await this.drv()).ensureNetwork({ id: n.id, vni: n.vni, subnet: n.subnet, gateway: n.gateway, nodeAddr: n.nodeAddr.split('/')[0], underlayAddr: this.map!.nodes[this.opts.nodeId]?.addr ?? '' });
   }
 
   private kick(): void {
@@ -143,10 +156,10 @@ export class NetAgent {
     const underlay = map.nodes[self]?.addr ?? '';
     const want = new Set(map.networks.map((n) => n.vni));
     for (const n of map.networks) {
-      await this.driver!.ensureNetwork({ id: n.id, vni: n.vni, subnet: n.subnet, gateway: n.gateway, nodeAddr: n.nodeAddr.split('/')[0], underlayAddr: underlay });
-      await this.driver!.setPeers(n.vni, peersOf(map, n.id, self));
+      await (await this.drv()).ensureNetwork({ id: n.id, vni: n.vni, subnet: n.subnet, gateway: n.gateway, nodeAddr: n.nodeAddr.split('/')[0], underlayAddr: underlay });
+      await (await this.drv()).setPeers(n.vni, peersOf(map, n.id, self));
     }
-    for (const have of await this.driver!.networks()) if (!want.has(have.vni)) await this.driver!.removeNetwork(have.vni);
+    for (const have of await (await this.drv()).networks()) if (!want.has(have.vni)) await (await this.drv()).removeNetwork(have.vni);
 
     // DNS on every non-ingress gateway
     const gateways = new Set<string>();

@@ -3,7 +3,7 @@
 import type { NetMap, NetMapTask } from '../agent/common/netmap.js';
 import { macFromIPv4 } from './ipam/index.js';
 import type { NetworkRecords } from './dns/index.js';
-import type { Peer } from './overlay/index.js';
+import type { Peer } from './overlay/driver.js';
 import type { VipRule } from './vip/rules.js';
 
 const bare = (cidr: string) => cidr.split('/')[0];

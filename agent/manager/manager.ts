@@ -137,7 +137,7 @@ export class Manager implements ControlPlane {
   async bootstrap(req: BootstrapRequest): Promise<void> {
     const now = nowIso();
     const digest = caDigest(this.ca.certPem);
-    const tls = tlsInfo(this.ca.certPem);
+    const tls = await tlsInfo(this.ca.certPem);
     await this.store.update((tx) => {
       const cluster: Cluster = {
         ID: req.clusterId, Version: { Index: 0 }, CreatedAt: now, UpdatedAt: now,

@@ -3,10 +3,18 @@
 // and the TLSInfo that node and swarm objects show. Certificates are made by
 // @peculiar/x509 on WebCrypto, never by hand.
 import { webcrypto, createHash, X509Certificate } from 'node:crypto';
-import * as x509 from '@peculiar/x509';
 import type { NodeRole, TLSInfo } from '../../common/types.js';
 
-x509.cryptoProvider.set(webcrypto as unknown as Crypto);
+type X509 = typeof import('@peculiar/x509');
+let loaded: Promise<X509> | undefined;
+
+/** @peculiar/x509 costs ~20 MiB of RSS: loaded only when a certificate is made or read */
+function lib(): Promise<X509> {
+  return (loaded ??= import('@peculiar/x509').then((m) => {
+    m.cryptoProvider.set(webcrypto as unknown as Crypto);
+    return m;
+  }));
+}
 
 const ALG = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const;
 const DAY = 86_400_000;
@@ -28,6 +36,7 @@ function serial(): string {
 }
 
 export async function createRootCA(): Promise<RootCA> {
+  const x509 = await lib();
   const keys = await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify']);
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
     serialNumber: serial(),
@@ -59,6 +68,7 @@ export async function newNodeKey(): Promise<{ keyPem: string; publicKey: string 
  * OU = swarm-manager|swarm-worker, O = cluster id
  */
 export async function signNodeCert(ca: RootCA, publicKey: string, nodeId: string, role: NodeRole, clusterId: string, expiryMs = 90 * DAY): Promise<string> {
+  const x509 = await lib();
   const caCert = new x509.X509Certificate(ca.certPem);
   const caKey = await webcrypto.subtle.importKey('pkcs8', derOf(ca.keyPem), ALG, false, ['sign']);
   const pub = await webcrypto.subtle.importKey('spki', Buffer.from(publicKey, 'base64'), ALG, true, ['verify']);
@@ -100,7 +110,8 @@ export function caDigest(certPem: string): Buffer {
   return createHash('sha256').update(derOf(certPem)).digest();
 }
 
-export function tlsInfo(certPem: string): TLSInfo {
+export async function tlsInfo(certPem: string): Promise<TLSInfo> {
+  const x509 = await lib();
   const c = new X509Certificate(certPem);
   const parsed = new x509.X509Certificate(certPem);
   return {

@@ -6,6 +6,7 @@ import type { NetMap, NetMapNetwork, NetMapTask } from '../../common/netmap.js';
 import type { Store } from '../store/types.js';
 import { isAllocated, vniOf } from '../allocator/networks.js';
 
+/** pushes are coalesced at least this long, and at least twice as long as the last build took */
 const COALESCE_MS = 20;
 
 export function buildNetMap(store: Store, nodeId: string): NetMap {
@@ -43,6 +44,7 @@ export function buildNetMap(store: Store, nodeId: string): NetMap {
 export class NetMapPublisher {
   private subscribers = new Map<string, { fn: (m: NetMap) => void; last: string }[]>();
   private timer?: NodeJS.Timeout;
+  private lastBuildMs = 0;
   private unwatch: () => void;
 
   constructor(private store: Store) {
@@ -74,8 +76,10 @@ export class NetMapPublisher {
     if (this.timer || !this.subscribers.size) return;
     this.timer = setTimeout(() => {
       this.timer = undefined;
+      const t0 = performance.now();
       for (const [nodeId, list] of this.subscribers) this.send(nodeId, list);
-    }, COALESCE_MS);
+      this.lastBuildMs = performance.now() - t0;
+    }, Math.max(COALESCE_MS, 2 * this.lastBuildMs));
   }
 
   private send(nodeId: string, list: { fn: (m: NetMap) => void; last: string }[]): void {
