@@ -108,7 +108,8 @@ export function taskFilter(view: ReadView, f: Filters): (t: Task) => boolean {
     if (states.length && !states.includes(t.DesiredState)) return false;
     if (!prefixAny(t.ID, ids)) return false;
     if (names.length && !prefixAny(taskName(view, t), names)) return false;
-    if (!matchLabels(t.Labels, labels)) return false;
+    // swarmkit matches a task's label filter against its service's labels (ServiceAnnotations), as `stack ps` relies on
+    if (labels.length && !matchLabels(t.ServiceAnnotations?.Labels ?? view.get('services', t.ServiceID)?.Spec.Labels, labels)) return false;
     if (upToDate) {
       const svc = view.get('services', t.ServiceID);
       if (!svc || (svc.SpecVersion ?? 0) !== (t.SpecVersion ?? 0)) return false;

@@ -113,9 +113,12 @@ export async function updateFile(store: Store, kind: FileKind, input: string, bo
   try {
     await store.update((tx) => {
       const cur = resolveFile(tx, kind, input);
-      const dataChanged = kind === 'secrets'
-        ? !!spec.Data
-        : spec.Data !== undefined && spec.Data !== null && spec.Data !== (cur as Config).Spec.Data;
+      // swarmkit: the same data may be sent again (stack deploy does), different data may not
+      const sent = spec.Data === undefined || spec.Data === null ? undefined : Buffer.from(spec.Data, 'base64');
+      const stored = kind === 'secrets'
+        ? ((cur as Secret).Sealed ? dataKeyFor(store).open((cur as Secret).Sealed!, cur.ID) : Buffer.alloc(0))
+        : Buffer.from((cur as Config).Spec.Data ?? '', 'base64');
+      const dataChanged = sent !== undefined && !sent.equals(stored);
       if (spec.Name !== cur.Spec.Name || dataChanged) throw badSpec('only updates to Labels are allowed');
       const next = structuredClone(cur) as Secret & Config;
       next.Spec.Labels = { ...(spec.Labels ?? {}) };
