@@ -61,12 +61,20 @@ const norm = (n: string) => (n.endsWith('.') ? n.slice(0, -1) : n).toLowerCase()
 
 export class ServiceRecords implements Records {
   readonly #ttl: number;
+  readonly #ownSingleLabels: boolean;
   readonly #nets = new Map<string, NetworkTable>();
   /** clientAddr → network id ('' when in none); cleared on every change */
   #clientCache = new Map<string, string>();
 
-  constructor(opts: { ttl?: number } = {}) {
+  /**
+   * `ownSingleLabels`: unknown single-label names (`web`) and `tasks.LABEL`
+   * asked from an overlay are NXDOMAIN instead of forwarded — a service on
+   * another network stays invisible and such names never leak upstream
+   * (dnsmasq's domain-needed). Default false: forward them (Docker's way).
+   */
+  constructor(opts: { ttl?: number; ownSingleLabels?: boolean } = {}) {
     this.#ttl = opts.ttl ?? 1;
+    this.#ownSingleLabels = opts.ownSingleLabels ?? false;
   }
 
   /** Replace everything known about one network (idempotent). Throws on a bad subnet. */
@@ -125,7 +133,11 @@ export class ServiceRecords implements Records {
     if (!net) return undefined;
     const n = norm(name);
     const e = net.names.get(n);
-    if (!e) return net.name && n.endsWith(`.${net.name}`) ? 'nxdomain' : undefined;
+    if (!e) {
+      if (net.name && n.endsWith(`.${net.name}`)) return 'nxdomain';
+      if (this.#ownSingleLabels && n && (!n.includes('.') || /^tasks\.[^.]+$/.test(n))) return 'nxdomain';
+      return undefined;
+    }
     return { addrs: e.shuffle ? shuffled(e.addrs) : e.addrs, ttl: this.#ttl };
   }
 

@@ -110,7 +110,11 @@ export class OverlayDriver {
   }
 
   /** Networks present in the kernel (bridges shb<VNI>). */
-  async networks(): Promise<{ vni: number; bridge: string; subnet?: string }[]> {
+  networks(): Promise<{ vni: number; bridge: string; subnet?: string }[]> {
+    return this.serial(() => this.listNetworks());
+  }
+
+  private async listNetworks(): Promise<{ vni: number; bridge: string; subnet?: string }[]> {
     const links = await this.nl.links();
     const out: { vni: number; bridge: string; subnet?: string }[] = [];
     for (const l of links) {
@@ -185,7 +189,8 @@ export class OverlayDriver {
         wantFdb.set(`${mac}>${p.host}`, { mac, dst: p.host });
         wantNeigh.set(p.addr, { address: p.addr, mac });
       }
-      const [fdb, neigh] = await Promise.all([this.nl.fdb(vx.index), this.nl.neighbours(vx.index)]);
+      const fdb = await this.nl.fdb(vx.index);
+      const neigh = await this.nl.neighbours(vx.index);
       const haveFdb = new Set(fdb.map((e) => `${e.mac}>${e.dst}`));
       const haveNeigh = new Map(neigh.map((e) => [e.address, e.mac]));
       const diff: PeerDiff = { added: 0, removed: 0, unchanged: 0 };
@@ -213,11 +218,13 @@ export class OverlayDriver {
   }
 
   /** Programmed peers of a network, as the kernel has them. */
-  async peers(vni: number): Promise<{ fdb: FdbEntry[]; neighbours: NeighEntry[] }> {
-    const vx = await this.nl.link(vxlanName(vni));
-    if (!vx) return { fdb: [], neighbours: [] };
-    const [fdb, neighbours] = await Promise.all([this.nl.fdb(vx.index), this.nl.neighbours(vx.index)]);
-    return { fdb, neighbours };
+  peers(vni: number): Promise<{ fdb: FdbEntry[]; neighbours: NeighEntry[] }> {
+    return this.serial(async () => {
+      const vx = await this.nl.link(vxlanName(vni));
+      if (!vx) return { fdb: [], neighbours: [] };
+      const fdb = await this.nl.fdb(vx.index);
+      return { fdb, neighbours: await this.nl.neighbours(vx.index) };
+    });
   }
 
   async close(): Promise<void> {
@@ -227,7 +234,7 @@ export class OverlayDriver {
 
   private async syncFirewall(): Promise<void> {
     const nets: FirewallNetwork[] = [];
-    for (const n of await this.networks()) if (n.subnet) nets.push({ bridge: n.bridge, subnet: n.subnet });
+    for (const n of await this.listNetworks()) if (n.subnet) nets.push({ bridge: n.bridge, subnet: n.subnet });
     await syncFirewall(nets);
   }
 
@@ -251,6 +258,7 @@ function nsenterIp(pid: number, cmds: string[]): Promise<string> {
   return new Promise((resolve, reject) => {
     const child = execFile(sbin('nsenter'), ['-t', String(pid), '-n', sbin('ip'), '-batch', '-'], { timeout: 15_000 }, (err, out, stderr) =>
       err ? reject(new Error(`configuring the network of pid ${pid}: ${stderr.trim() || err.message}`)) : resolve(out));
+    child.stdin!.on('error', () => undefined); // nsenter failed early (process gone): the exit reports it
     child.stdin!.end(cmds.join('\n') + '\n');
   });
 }

@@ -87,6 +87,7 @@ async function nft(script: string): Promise<void> {
   await new Promise<void>((resolve, reject) => {
     const child = execFile(sbin('nft'), ['-f', '-'], { timeout: 15_000 }, (err, _out, stderr) =>
       err ? reject(new Error(`nft: ${stderr || err.message}`)) : resolve());
+    child.stdin!.on('error', () => undefined); // an early exit is reported by the callback
     child.stdin!.end(script);
   });
 }

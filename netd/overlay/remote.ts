@@ -26,6 +26,7 @@ export class RemoteOverlayDriver {
     const cmd = opts.netns ? [sbin('ip'), 'netns', 'exec', opts.netns, ...argv] : argv;
     const child = spawn(cmd[0]!, cmd.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] });
     const d = new RemoteOverlayDriver(child);
+    child.stdin!.on('error', () => undefined); // the process died: 'exit' rejects what is pending
     child.stderr!.on('data', (b: Buffer) => { d.stderr = (d.stderr + b.toString()).slice(-4000); });
     let onReady!: () => void;
     const ready = new Promise<void>((r) => { onReady = r; });
@@ -57,6 +58,8 @@ export class RemoteOverlayDriver {
   }
 
   get pid(): number | undefined { return this.child.pid; }
+  /** false once the driver process has exited (a new one must be spawned) */
+  get alive(): boolean { return !this.exited; }
 
   private call<T>(method: string, ...params: unknown[]): Promise<T> {
     if (this.exited) return Promise.reject(unavailable('overlay driver process has exited'));

@@ -68,6 +68,8 @@ export class Rtnl {
   private readonly sock: Socket = createRtNetlink({ recvBufferSize: 8 << 20, sendBufferSize: 1 << 20 });
   private inFlight = 0;
   private readonly waiting: (() => void)[] = [];
+  /** dumps run one at a time: two multipart replies in flight on one socket confuse the library */
+  private dumpChain: Promise<unknown> = Promise.resolve();
 
   close(): void {
     this.sock.socket.close();
@@ -85,6 +87,14 @@ export class Rtnl {
     }
   }
 
+  /** Runs a dump request, after any earlier dump has finished. */
+  private dump<T>(fn: (s: Socket) => Promise<T>): Promise<T> {
+    const run = () => this.limit(fn);
+    const next = this.dumpChain.then(run, run);
+    this.dumpChain = next.catch(() => undefined);
+    return next;
+  }
+
   /** Runs many requests, at most MAX_IN_FLIGHT at a time; rejects with the first error after all settle. */
   async all(jobs: ((s: Socket) => Promise<unknown>)[]): Promise<void> {
     const results = await Promise.allSettled(jobs.map((j) => this.limit(j)));
@@ -93,7 +103,7 @@ export class Rtnl {
   }
 
   async links(): Promise<LinkInfo[]> {
-    const msgs = await this.limit((s) => s.getLinks());
+    const msgs = await this.dump((s) => s.getLinks());
     return msgs.map((m) => {
       const info: LinkInfo = {
         index: m.data.index!,
@@ -166,7 +176,7 @@ export class Rtnl {
   }
 
   async addresses(index: number): Promise<AddrInfo[]> {
-    const msgs = await this.limit((s) => s.getAddresses({ family: AF_INET }));
+    const msgs = await this.dump((s) => s.getAddresses({ family: AF_INET }));
     return msgs
       .filter((m) => m.data.index === index && m.attrs.local)
       .map((m) => ({ index, address: bufToIp(m.attrs.local!), prefixLen: m.data.prefixlen!, secondary: !!m.data.flags?.secondary }));
@@ -189,7 +199,7 @@ export class Rtnl {
 
   /** Static FDB entries of a VXLAN device (the dump ignores the ifindex filter: filter here). */
   async fdb(index: number): Promise<FdbEntry[]> {
-    const msgs = await this.limit((s) => s.getNeighbors({ family: AF_BRIDGE, ifindex: index }));
+    const msgs = await this.dump((s) => s.getNeighbors({ family: AF_BRIDGE, ifindex: index }));
     return msgs
       .filter((m) => m.data.ifindex === index && m.attrs.lladdr && m.attrs.dst && m.attrs.dst.length === 4)
       .map((m) => ({ mac: bufToMac(m.attrs.lladdr!), dst: bufToIp(m.attrs.dst!) }));
@@ -197,7 +207,7 @@ export class Rtnl {
 
   /** Addresses with an unresolved (incomplete/failed) IPv4 neighbour entry on a device. */
   async unresolved(index: number): Promise<string[]> {
-    const msgs = await this.limit((s) => s.getNeighbors({ family: AF_INET, ifindex: index }));
+    const msgs = await this.dump((s) => s.getNeighbors({ family: AF_INET, ifindex: index }));
     return msgs
       .filter((m) => m.data.ifindex === index && (m.data.state?.incomplete || m.data.state?.failed) && m.attrs.dst)
       .map((m) => bufToIp(m.attrs.dst!));
@@ -205,7 +215,7 @@ export class Rtnl {
 
   /** Permanent IPv4 neighbour entries of a device. */
   async neighbours(index: number): Promise<NeighEntry[]> {
-    const msgs = await this.limit((s) => s.getNeighbors({ family: AF_INET, ifindex: index }));
+    const msgs = await this.dump((s) => s.getNeighbors({ family: AF_INET, ifindex: index }));
     return msgs
       .filter((m) => m.data.ifindex === index && m.data.state?.permanent && m.attrs.dst && m.attrs.lladdr)
       .map((m) => ({ address: bufToIp(m.attrs.dst!), mac: bufToMac(m.attrs.lladdr!) }));

@@ -34,6 +34,7 @@ export function applyInNamespace(pid: number, script: string, timeoutMs = 5000):
     child.stderr.on('data', (d) => { err += d; });
     child.on('error', reject);
     child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`nft in pid ${pid} namespace: ${err.trim() || `exit ${code}`}`))));
+    child.stdin.on('error', () => undefined); // nsenter exits early when the process is gone: 'close' reports it
     child.stdin.end(script);
   });
 }
