@@ -13,6 +13,21 @@ import { dockerMessage, type ContainerEvent, type ContainerObservation, type Doc
 
 const log = logger('worker/task');
 
+/** longest wait between "desired state left running" and stopping a networked task */
+export const DRAIN_MAX_MS = 1000;
+
+/**
+ * How long a running task stays up after the orchestrator decided to stop it,
+ * so every node's routing mesh and VIPs (which learn from the network map a
+ * few tens of ms later) drop it from their backend sets first: min(1 s, stop
+ * grace period); 0 for tasks without network attachments.
+ */
+export function drainMs(task: Task): number {
+  if (!(task.NetworksAttachments?.length ?? 0)) return 0;
+  const graceMs = (task.Spec.ContainerSpec.StopGracePeriod ?? 10e9) / 1e6;
+  return Math.max(0, Math.min(DRAIN_MAX_MS, graceMs));
+}
+
 export const rank = (s: TaskState): number => TASK_STATES.indexOf(s);
 
 export interface WorkerHooks {
@@ -62,6 +77,7 @@ export class TaskRunner {
   private started = false;
   private synced = false;
   private retiring = false;
+  private drained = false;
   private closed = false;
   private busy = false;
   private again = false;
@@ -226,6 +242,22 @@ export class TaskRunner {
     if (obs) this.observe(obs);
   }
 
+  /**
+   * Before stopping a running, networked task: keep it serving for drainMs()
+   * while load balancers elsewhere let go of it. False when the runner was
+   * closed meanwhile (then nothing is stopped).
+   */
+  private async drain(): Promise<boolean> {
+    if (this.drained) return true;
+    this.drained = true;
+    const ms = this.state === 'running' && !this.exited && this.containerId ? drainMs(this.task) : 0;
+    if (ms > 0) {
+      log.debug({ task: this.id, ms }, 'draining before stop');
+      await new Promise((r) => setTimeout(r, ms));
+    }
+    return !this.closed;
+  }
+
   private async removeContainer(): Promise<void> {
     if (!this.containerId) return;
     await this.stopContainer();
@@ -255,6 +287,7 @@ export class TaskRunner {
     const desired = this.task.DesiredState;
     if (rank(desired) >= rank('shutdown')) {
       if (rank(this.state) < rank('complete')) {
+        if (!(await this.drain())) return false;
         try { await this.stopContainer(); } catch (err) { return this.fatal(dockerMessage(err)); }
         return this.transition('shutdown', 'shutdown');
       }

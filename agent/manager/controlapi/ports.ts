@@ -1,6 +1,7 @@
 // Owns a service's published ports: defaults (tcp, ingress), dynamic ingress
 // ports from 30000–32767 (kept across updates), and conflicts with other
-// services, worded as swarmkit's checkPortConflicts.
+// services, worded as swarmkit's checkPortConflicts, and ports shoal itself
+// holds on every node (VXLAN, cluster management).
 import { unavailable } from '../../common/errors.js';
 import type { PortConfig, Service, ServiceSpec } from '../../common/types.js';
 import type { ReadView } from '../store/types.js';
@@ -18,7 +19,20 @@ function withDefaults(p: PortConfig): PortConfig {
   return out;
 }
 
-/** fails when a published port of `spec` is taken by another service (selfId is skipped) */
+/** VXLAN data path: bound by the kernel on every node */
+export const VXLAN_PORT = 4789;
+
+/** ports shoal holds on nodes: VXLAN on all, cluster management on managers (their listen port) */
+function systemPorts(view: ReadView): Map<string, string> {
+  const out = new Map<string, string>([[`udp/${VXLAN_PORT}`, 'the overlay data path (VXLAN)']]);
+  for (const n of view.list('nodes')) {
+    const port = Number(/:(\d+)$/.exec(n.ManagerStatus?.Addr ?? '')?.[1]);
+    if (port) out.set(`tcp/${port}`, 'cluster management on manager nodes');
+  }
+  return out;
+}
+
+/** fails when a published port of `spec` is taken by another service (selfId is skipped) or by shoal itself */
 export function checkPortConflicts(view: ReadView, spec: ServiceSpec, selfId?: string): void {
   const ingress = new Set<string>();
   const host = new Set<string>();
@@ -27,6 +41,11 @@ export function checkPortConflicts(view: ReadView, spec: ServiceSpec, selfId?: s
     ((p.PublishMode ?? 'ingress') === 'host' ? host : ingress).add(key(p));
   }
   if (!ingress.size && !host.size) return;
+  const system = systemPorts(view);
+  for (const k of [...ingress, ...host]) {
+    const use = system.get(k);
+    if (use !== undefined) throw badSpec(`port '${k.split('/')[1]}/${k.split('/')[0]}' is reserved: shoal uses it for ${use}`);
+  }
   for (const s of view.list('services')) {
     if (s.ID === selfId) continue;
     for (const p of [...(s.Spec.EndpointSpec?.Ports ?? []), ...(s.Endpoint?.Ports ?? [])]) {

@@ -3,6 +3,7 @@
 // controlapi checks (manager/controlapi/service.go). Pure: no store access.
 import { invalid } from '../../common/errors.js';
 import type { ServiceSpec, UpdateConfig } from '../../common/types.js';
+import { validateMeshLabels } from '../../../lb/table.js';
 import { badSpec } from './errors.js';
 
 type Json = Record<string, unknown>;
@@ -129,6 +130,9 @@ export function validateServiceSpec(spec: ServiceSpec): void {
 
   // swarmkit's validateServiceSpec, in its order
   validateName(spec.Name);
+  // shoal's routing mesh labels (shoal.lb.mode, shoal.lb.proxy-protocol)
+  const meshLabels = validateMeshLabels(spec.Labels);
+  if (meshLabels !== undefined) throw badSpec(`Labels: ${meshLabels}`);
   for (const r of [tt.Resources?.Limits, tt.Resources?.Reservations]) {
     if (!r) continue;
     if (r.NanoCPUs && r.NanoCPUs < 1e6) throw badSpec(`invalid cpu value ${r.NanoCPUs / 1e9}: Must be at least 0.001`);
