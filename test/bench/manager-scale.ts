@@ -102,6 +102,9 @@ export async function main(): Promise<void> {
     console.log(`  create -> all ${TASKS} running: ${(allMs / 1000).toFixed(1)} s   (target < 60 s)`);
     console.log(`  manager CPU during it: ${((c1.cpuMs - c0.cpuMs) / 1000).toFixed(1)} s; RSS peak ${peak.toFixed(0)} MiB, after ${c1.rssMiB.toFixed(0)} MiB   (target < 1 GB)`);
     for (let s = 0; s < SERVICES; s++) await ok(mgr, ['service', 'rm', `scale${s}`]);
+  } catch (err) {
+    console.error(`manager exit code ${mgr.proc.exitCode} signal ${mgr.proc.signalCode}; log tail:\n${mgr.log().slice(-3000)}`);
+    throw err;
   } finally {
     for (const s of sessions) s.stop();
     await mgr.cleanup();

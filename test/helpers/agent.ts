@@ -21,6 +21,8 @@ export interface TestAgent {
   /** docker CLI against this agent */
   docker(args: string[], opts?: { timeoutMs?: number; input?: string }): Promise<{ code: number; stdout: string; stderr: string }>;
   nodeId(): string | undefined;
+  /** the tail of the agent's stderr (its log), for failure messages */
+  log(): string;
   kill(signal?: NodeJS.Signals): Promise<void>;
   restart(): Promise<void>;
   cleanup(): Promise<void>;
@@ -58,6 +60,7 @@ export async function startAgent(name = 'node', extra: string[] = [], opts: Agen
     proc: spawnAgent(),
     docker: (args, opts) => docker(['-H', `unix://${socket}`, ...args], opts),
     nodeId: readId,
+    log: () => stderr,
     async kill(signal = 'SIGKILL') {
       readId();
       if (a.proc.exitCode !== null || a.proc.signalCode) return;
