@@ -6,7 +6,7 @@
 import { isDeepStrictEqual } from 'node:util';
 import { invalid } from '../../common/errors.js';
 import { newId, nowIso } from '../../common/ids.js';
-import type { NetworkAttachmentConfig, Service, ServiceSpec, UpdateConfig } from '../../common/types.js';
+import type { HealthConfig, NetworkAttachmentConfig, Service, ServiceSpec, UpdateConfig } from '../../common/types.js';
 import type { ReadView, Store } from '../store/types.js';
 import { NAME_CONFLICT, badSpec, fromStore, nameConflict, precondition, unimplemented } from './errors.js';
 import { checkFileRefs } from './filerefs.js';
@@ -46,8 +46,20 @@ function nameTaken(view: ReadView, name: string, selfId?: string): boolean {
   return view.list('services', (s) => s.ID !== selfId && s.Spec.Name.toLowerCase() === lower).length > 0;
 }
 
+/** the CLI (Go's json) sends ContainerSpec.Healthcheck; shoal keeps the swagger spelling HealthCheck */
+function healthcheckKey(body: unknown): unknown {
+  const cs = (body as { TaskTemplate?: { ContainerSpec?: { Healthcheck?: HealthConfig | null; HealthCheck?: HealthConfig } } } | null)?.TaskTemplate?.ContainerSpec;
+  if (!cs || typeof cs !== 'object' || !('Healthcheck' in cs)) return body;
+  const out = structuredClone(body) as { TaskTemplate: { ContainerSpec: { Healthcheck?: HealthConfig | null; HealthCheck?: HealthConfig } } };
+  const c = out.TaskTemplate.ContainerSpec;
+  if (c.Healthcheck) c.HealthCheck = c.Healthcheck;
+  delete c.Healthcheck;
+  return out;
+}
+
 /** validates and prepares a request body; throws before anything is written */
-function prepare(view: ReadView, body: unknown): ServiceSpec {
+function prepare(view: ReadView, raw: unknown): ServiceSpec {
+  const body = healthcheckKey(raw);
   checkServiceShape(body);
   validateServiceSpec(body);
   const spec = normalize(body);
