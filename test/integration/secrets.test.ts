@@ -82,6 +82,7 @@ test.after.always(async () => {
     await exited;
   }
   if (nodeId) await removeNodeContainers(nodeId);
+  if (nodeId) rmSync(join(process.env.SHOAL_SECRETS_DIR || '/run/shoal/secrets', nodeId), { recursive: true, force: true });
   rmSync(a.dir, { recursive: true, force: true });
 });
 

@@ -67,7 +67,9 @@ test.before(async () => {
 
 test.after.always(async () => {
   await c?.manager.docker(['stack', 'rm', stack]).catch(() => undefined);
+  const ids = (c?.agents ?? []).map((a) => a.nodeId()).filter((x): x is string => !!x);
   await c?.destroy();
+  for (const id of ids) rmSync(join(process.env.SHOAL_SECRETS_DIR || '/run/shoal/secrets', id), { recursive: true, force: true });
   const left = await stackContainers();
   if (left.length) await hostDocker(['rm', '-f', ...left]);
   if (dir) rmSync(dir, { recursive: true, force: true });
