@@ -51,24 +51,16 @@ export function reconcileUpdate(p: Pass, svc: Service, tasks: Task[]): boolean {
   const current = desired.filter((t) => (t.SpecVersion ?? 1) === version);
   const inFlight = current.filter((t) => t.Status.State !== 'running' && !isTerminal(t.Status.State));
 
-  if (outdated.length === 0) {
-    if (inFlight.length || (state !== 'updating' && state !== 'rollback_started')) return false;
-    // as Swarm: done once the newest task has been watched for the monitor period
-    const since = Date.parse(svc.UpdateStatus?.StartedAt ?? '') || 0;
-    const lastStart = current.reduce((m, t) => (Date.parse(t.CreatedAt) >= since ? Math.max(m, Date.parse(t.Status.Timestamp) || 0) : m), 0);
-    if (p.now < lastStart + nsToMs(cfg.Monitor)) {
-      p.wake(lastStart + nsToMs(cfg.Monitor));
-      return false;
+  // failures among the new tasks while the update runs (the last batch included, during its monitor period)
+  const updating = state === 'updating' || state === 'rollback_started';
+  const since = Date.parse(svc.UpdateStatus?.StartedAt ?? '') || 0;
+  if (updating) {
+    for (const t of tasks) {
+      if ((t.SpecVersion ?? 1) === version && Date.parse(t.CreatedAt) >= since && (t.Status.State === 'failed' || t.Status.State === 'rejected')) mem.failures.add(t.ID);
     }
-    if (state === 'updating') setStatus(p, svc, 'completed', 'update completed');
-    else setStatus(p, svc, 'rollback_completed', 'rollback completed');
-    return true;
   }
-
-  // failures among the new tasks while the update runs
-  for (const t of current) if (t.Status.State === 'failed' || t.Status.State === 'rejected') mem.failures.add(t.ID);
   const total = outdated.length + current.length;
-  if (mem.failures.size > cfg.MaxFailureRatio * total && cfg.FailureAction !== 'continue') {
+  if (updating && mem.failures.size > cfg.MaxFailureRatio * total && cfg.FailureAction !== 'continue') {
     const culprit = [...mem.failures][mem.failures.size - 1];
     if (cfg.FailureAction === 'rollback' && !rollingBack && svc.PreviousSpec) {
       p.tx.update('services', {
@@ -78,6 +70,19 @@ export function reconcileUpdate(p: Pass, svc: Service, tasks: Task[]): boolean {
     } else {
       setStatus(p, svc, rollingBack ? 'rollback_paused' : 'paused', `update paused due to failure or early termination of task ${culprit}`);
     }
+    return true;
+  }
+
+  if (outdated.length === 0) {
+    if (inFlight.length || !updating) return false;
+    // as Swarm: done once the newest task has been watched for the monitor period
+    const lastStart = current.reduce((m, t) => (Date.parse(t.CreatedAt) >= since ? Math.max(m, Date.parse(t.Status.Timestamp) || 0) : m), 0);
+    if (p.now < lastStart + nsToMs(cfg.Monitor)) {
+      p.wake(lastStart + nsToMs(cfg.Monitor));
+      return false;
+    }
+    if (state === 'updating') setStatus(p, svc, 'completed', 'update completed');
+    else setStatus(p, svc, 'rollback_completed', 'rollback completed');
     return true;
   }
 
