@@ -40,7 +40,7 @@ async function waitPort(port: number, deadlineMs = 5000): Promise<void> {
   }
 }
 
-function nginxConf(dir: string, servers: string): string {
+export function nginxConf(dir: string, servers: string): string {
   return `daemon off; master_process on; worker_processes 1; user root;
 pid ${dir}/nginx.pid; error_log ${dir}/error.log warn;
 events { worker_connections 4096; }
@@ -62,7 +62,7 @@ function startNginx(dir: string, name: string, conf: string): ChildProcess {
   return p;
 }
 
-function toMs(v: string): number {
+export function toMs(v: string): number {
   const m = /^([\d.]+)(us|ms|s|m)$/.exec(v.trim());
   if (!m) return NaN;
   const n = Number(m[1]);
@@ -70,8 +70,14 @@ function toMs(v: string): number {
 }
 
 function wrk(port: number, seconds: number, conns: number): Promise<Omit<MeshBenchRow, 'path'>> {
+  return wrkUrl(`http://${LO}:${port}/`, seconds, conns);
+}
+
+/** one bounded wrk run; `prefix` runs it elsewhere (e.g. ['ip', 'netns', 'exec', NS]) */
+export function wrkUrl(url: string, seconds: number, conns: number, prefix: string[] = []): Promise<Omit<MeshBenchRow, 'path'>> {
   return new Promise((resolve, reject) => {
-    const p = spawn('wrk', ['-t2', `-c${conns}`, `-d${seconds}s`, '--latency', '--timeout', '5s', `http://${LO}:${port}/`]);
+    const argv = [...prefix, 'wrk', '-t2', `-c${conns}`, `-d${seconds}s`, '--latency', '--timeout', '5s', url];
+    const p = spawn(argv[0], argv.slice(1));
     let out = '';
     p.stdout.on('data', (d) => (out += d));
     p.stderr.on('data', (d) => (out += d));
