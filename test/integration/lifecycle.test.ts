@@ -59,11 +59,7 @@ test.serial('update progress reaches converged; service rollback restores the pr
   t.pass();
 });
 
-// Known gap (agent/manager/orchestrator/update.ts): failures of the new tasks
-// are only counted while outdated tasks remain, so a failing last batch (here
-// the only task) never triggers the failure action. Marked failing until fixed;
-// ava reports it the day it passes.
-test.serial.failing('an update whose health check fails rolls back by itself', async (t) => {
+test.serial('an update whose health check fails rolls back by itself', async (t) => {
   const svc = `hc${sfx}`;
   await ok(['service', 'create', '--detach', '--name', svc, '--replicas', '1', '--stop-grace-period', '1s',
     '--health-cmd', 'true', '--health-interval', '1s', '--health-retries', '1',
