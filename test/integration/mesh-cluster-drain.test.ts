@@ -103,10 +103,7 @@ test.after.always(async () => {
   await c?.destroy();
 });
 
-// Skipped until the update orchestrator stops creating a new task per pass for a slot whose
-// start-first replacement already runs (agent/manager/orchestrator/update.ts: skip outdated tasks
-// whose slot/node already has a task of the current spec version). With that fix it passes.
-test.serial.skip('start-first rolling update: zero failed among 400+ sequential requests', async (t) => {
+test.serial('start-first rolling update: zero failed among 400+ sequential requests', async (t) => {
   const client = nsNode(hosts[2], SEQ_CLIENT, [`http://${hosts[0].addr}:8090/`, 400, 5000, 15]);
   await waitFor('client under way', () => (client.last()?.progress as number) >= 20, { timeoutMs: 20_000 });
   await ok(['service', 'update', '--detach', '--image', 'local/busybox:2', 'roll']);

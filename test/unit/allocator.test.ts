@@ -47,7 +47,7 @@ test('networks get VNIs and subnets; tasks, VIPs and nodes get addresses inside 
   t.is(seen.size, 6, 'no address handed out twice');
   await sim.until('nodes attached', () => sim.store.list('nodes').every((n) => (n.Attachments ?? []).some((x) => x.NetworkID === ingress.ID)));
   const withTasks = new Set(sim.running(svc.ID).map((x) => x.NodeID));
-  for (const id of withTasks) t.true(sim.store.get('nodes', id!)!.Attachments!.some((x) => x.NetworkID === front.ID));
+  await sim.until('nodes with tasks attached to front', () => [...withTasks].every((id) => sim.store.get('nodes', id!)!.Attachments!.some((x) => x.NetworkID === front.ID)));
 
   // a /28 holds 13 addresses: scaling 3 tasks down and up 6 times only works if finished tasks give theirs back
   const small = await sim.createService({ Name: 'small', Mode: { Replicated: { Replicas: 3 } }, EndpointSpec: { Mode: 'dnsrr' }, TaskTemplate: { ContainerSpec: { Image: 'img:1' }, Networks: [{ Target: fixed.ID }] } });

@@ -125,3 +125,17 @@ test('deleted service: tasks are told to go and deleted once stopped; history is
   await sim.until('tasks gone', () => sim.tasks(svc.ID).length === 0);
   t.pass();
 });
+
+test('rolling update, start-first: one replacement per slot, the old task stops once the new one runs', async (t) => {
+  const sim = new Sim();
+  await sim.start([simNode('a'), simNode('b')]);
+  t.teardown(() => sim.stop());
+  const svc = await sim.createService({ Name: 'web', Mode: { Replicated: { Replicas: 3 } }, UpdateConfig: { Order: 'start-first', Monitor: 100e6 } });
+  await sim.until('3 running', () => sim.running(svc.ID).length === 3);
+  await sim.updateService(svc.ID, (s) => { s.Spec.TaskTemplate.ContainerSpec.Image = 'img:2'; });
+  await sim.until('completed', () => sim.store.get('services', svc.ID)!.UpdateStatus?.State === 'completed');
+  await sim.orchestrator.settle();
+  t.is(sim.tasks(svc.ID).filter((x) => x.Spec.ContainerSpec.Image === 'img:2').length, 3, 'exactly one new task per slot');
+  t.deepEqual(sim.running(svc.ID).map((x) => x.Spec.ContainerSpec.Image), ['img:2', 'img:2', 'img:2']);
+  t.true(sim.tasks(svc.ID).filter((x) => x.Spec.ContainerSpec.Image === 'img:1').every((x) => x.DesiredState === 'shutdown'));
+});

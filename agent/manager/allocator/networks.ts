@@ -21,7 +21,8 @@ export function isAllocated(n: Network): boolean {
 /** networks a service's tasks attach to: its own, plus ingress when it publishes ingress ports */
 export function serviceNetworks(view: ReadView, svc: Service): string[] {
   const ids = (svc.Spec.TaskTemplate.Networks ?? svc.Spec.Networks ?? []).map((n) => n.Target);
-  const publishes = (svc.Endpoint.Ports ?? svc.Spec.EndpointSpec?.Ports ?? []).some((p) => (p.PublishMode ?? 'ingress') === 'ingress');
+  // any published port (host mode too) gives the tasks an ingress address the mesh can reach
+  const publishes = (svc.Endpoint.Ports ?? svc.Spec.EndpointSpec?.Ports ?? []).some((p) => !!p.PublishedPort);
   if (publishes) {
     const ingress = view.list('networks', (n) => !!n.Spec.Ingress)[0];
     if (ingress && !ids.includes(ingress.ID)) ids.push(ingress.ID);

@@ -100,7 +100,10 @@ export function reconcileUpdate(p: Pass, svc: Service, tasks: Task[]): boolean {
   }
   const global = serviceMode(svc) === 'global';
   outdated.sort((a, b) => (a.Slot ?? 0) - (b.Slot ?? 0));
-  for (const old of outdated.slice(0, budget)) {
+  // a slot (or node) whose replacement already exists is done: start-first keeps the old task until it runs
+  const replaced = new Set(current.map((t) => (global ? t.NodeID : t.Slot)));
+  const todo = outdated.filter((t) => !replaced.has(global ? t.NodeID : t.Slot));
+  for (const old of todo.slice(0, budget)) {
     if (cfg.Order === 'stop-first') p.stop(old);
     p.create(svc, global ? { nodeId: old.NodeID } : { slot: old.Slot });
   }
