@@ -2,7 +2,8 @@
 // real joins (token, CA pinning, certificates), real mutual-TLS sessions,
 // heartbeats and status reports; tasks are reported running without
 // containers. Services totalling 30,000 tasks; time to all running, manager
-// CPU and RSS, heartbeat handling cost. Run: node dist/test/bench/manager-scale.js [nodes] [tasks]
+// CPU and RSS, heartbeat handling cost.
+// Run: node dist/test/bench/manager-scale.js [nodes] [tasks] [heartbeat period, default 5s]
 import { readFileSync } from 'node:fs';
 import { startAgent, type TestAgent } from '../helpers/agent.js';
 import { freePort } from '../helpers/net.js';
@@ -14,6 +15,8 @@ import type { NodeDescription, Task, TaskStatus } from '../../agent/common/types
 const NODES = Number(process.argv[2] ?? 1000);
 const TASKS = Number(process.argv[3] ?? 30_000);
 const SERVICES = 30;
+/** heartbeat period for the run: one bench process simulating 1,000 TLS clients cannot keep 1 s reliably on 2 cores */
+const HEARTBEAT = process.argv[4] ?? '5s';
 
 function procStat(pid: number): { cpuMs: number; rssMiB: number } {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
@@ -60,6 +63,7 @@ export async function main(): Promise<void> {
   const sessions: ManagerSession[] = [];
   try {
     await ok(mgr, ['swarm', 'init', '--advertise-addr', addr, '--availability', 'drain']);
+    await ok(mgr, ['swarm', 'update', '--dispatcher-heartbeat', HEARTBEAT]);
     const token = (await ok(mgr, ['swarm', 'join-token', '-q', 'worker'])).trim();
     const pid = mgr.proc.pid!;
     const j0 = performance.now();
@@ -96,9 +100,9 @@ export async function main(): Promise<void> {
     }, { timeoutMs: 300_000, intervalMs: 500 });
     const allMs = performance.now() - t0;
     const c1 = procStat(pid);
-    console.log(`manager at scale: ${NODES} simulated workers (mTLS sessions, heartbeats every 1 s), ${TASKS} tasks in ${SERVICES} services (issue 3)`);
+    console.log(`manager at scale: ${NODES} simulated workers (mTLS sessions, heartbeat period ${HEARTBEAT}), ${TASKS} tasks in ${SERVICES} services (issue 3)`);
     console.log(`  ${NODES} joins + sessions: ${(joinMs / 1000).toFixed(1)} s`);
-    console.log(`  heartbeat load: ${(idleCore * 100).toFixed(1)}% of one core for ${NODES} nodes (${NODES} heartbeats/s)`);
+    console.log(`  heartbeat load: ${(idleCore * 100).toFixed(1)}% of one core for ${NODES} nodes at one heartbeat per ${HEARTBEAT} each`);
     console.log(`  create -> all ${TASKS} running: ${(allMs / 1000).toFixed(1)} s   (target < 60 s)`);
     console.log(`  manager CPU during it: ${((c1.cpuMs - c0.cpuMs) / 1000).toFixed(1)} s; RSS peak ${peak.toFixed(0)} MiB, after ${c1.rssMiB.toFixed(0)} MiB   (target < 1 GB)`);
     for (let s = 0; s < SERVICES; s++) await ok(mgr, ['service', 'rm', `scale${s}`]);
