@@ -21,6 +21,7 @@ export class Metrics {
   private storeChanges: client.Counter<'kind' | 'action'>;
   private watched?: Store;
   private unwatch?: () => void;
+  private followTimer?: NodeJS.Timeout;
 
   constructor(private source: () => ControlPlaneSource | undefined) {
     client.collectDefaultMetrics({ register: this.registry, prefix: 'shoal_' });
@@ -97,6 +98,9 @@ export class Metrics {
 
   listen(host: string, port: number): Promise<number> {
     this.follow();
+    // a manager can appear at any time (swarm init, join): start counting its writes within a second
+    this.followTimer = setInterval(() => this.follow(), 1000);
+    this.followTimer.unref();
     this.server = createServer((req, res) => {
       if (req.url?.split('?')[0] !== '/metrics') { res.writeHead(404).end('not found\n'); return; }
       this.exposition().then((text) => {
@@ -111,6 +115,7 @@ export class Metrics {
   }
 
   async close(): Promise<void> {
+    clearInterval(this.followTimer);
     this.unwatch?.();
     await new Promise((r) => (this.server ? this.server.close(() => r(undefined)) : r(undefined)));
   }
