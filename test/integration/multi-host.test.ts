@@ -60,6 +60,46 @@ test.serial('a service spreads over the nodes, containers on each node carry its
   for (const a of [mgr, w1, w2]) t.is((await nodeContainers(a.nodeId()!)).length, 2, `2 tasks on ${a.hostname}`);
 });
 
+test.serial('constraints place tasks by label and role; binpack fills one node before the next', async (t) => {
+  await ok(mgr, ['node', 'update', '--label-add', 'zone=blue', w2.hostname]);
+  await ok(mgr, ['service', 'create', '--detach', '--replicas', '3', '--name', 'blue', '--constraint', 'node.labels.zone==blue', '--stop-grace-period', '1s', 'local/busybox:1', 'sleep', '3600']);
+  await ok(mgr, ['service', 'create', '--detach', '--replicas', '2', '--name', 'onmgr', '--constraint', 'node.role==manager', '--stop-grace-period', '1s', 'local/busybox:1', 'sleep', '3600']);
+  await waitFor('blue 3/3 and onmgr 2/2', async () => {
+    const out = await ok(mgr, ['service', 'ls', '--format', '{{.Name}} {{.Replicas}}']);
+    return out.includes('blue 3/3') && out.includes('onmgr 2/2');
+  }, { timeoutMs: 60_000 });
+  const nodesOf = async (svc: string) => (await ok(mgr, ['service', 'ps', svc, '--filter', 'desired-state=running', '--format', '{{.Node}}'])).trim().split('\n');
+  t.deepEqual([...new Set(await nodesOf('blue'))], [w2.hostname]);
+  t.deepEqual([...new Set(await nodesOf('onmgr'))], [mgr.hostname]);
+  const none = await ok(mgr, ['service', 'create', '--detach', '--name', 'nowhere', '--constraint', 'node.labels.zone==red', 'local/busybox:1', 'sleep', '3600']);
+  t.truthy(none);
+  const err = await waitFor('pending with a reason', async () => (await ok(mgr, ['service', 'ps', 'nowhere', '--no-trunc', '--format', '{{.CurrentState}} {{.Error}}'])).match(/Pending.*no suitable node.*/)?.[0]);
+  t.regex(err, /no suitable node/);
+  // binpack: each task reserves a whole CPU of the node's CPUs; the fullest node that still fits goes first
+  const cpus = Number((await ok(mgr, ['node', 'inspect', '--format', '{{.Description.Resources.NanoCPUs}}', w1.hostname])).trim()) / 1e9;
+  await ok(mgr, ['service', 'create', '--detach', '--replicas', String(cpus), '--name', 'packed', '--label', 'shoal.strategy=binpack', '--reserve-cpu', '1',
+    '--constraint', 'node.role==worker', '--stop-grace-period', '1s', 'local/busybox:1', 'sleep', '3600']);
+  await waitFor('packed running', async () => (await ok(mgr, ['service', 'ls', '--filter', 'name=packed', '--format', '{{.Replicas}}'])).trim() === `${cpus}/${cpus}`, { timeoutMs: 60_000 });
+  t.is(new Set(await nodesOf('packed')).size, 1, 'binpack put every task on one node');
+  for (const svc of ['blue', 'onmgr', 'nowhere', 'packed']) await ok(mgr, ['service', 'rm', svc]);
+  await ok(mgr, ['node', 'update', '--label-rm', 'zone', w2.hostname]);
+});
+
+test.serial('a restarted manager: workers keep their tasks running meanwhile and reconcile after', async (t) => {
+  // the services removed just before are still stopping: wait for w2 to hold only its 'spread' tasks
+  const onW2 = async () => (await ok(mgr, ['service', 'ps', 'spread', '--filter', 'desired-state=running', '--format', '{{.Node}}'])).split('\n').filter((l) => l === w2.hostname).length;
+  await waitFor('w2 runs only spread', async () => (await nodeContainers(w2.nodeId()!)).length === await onW2(), { timeoutMs: 60_000 });
+  const before = (await nodeContainers(w2.nodeId()!)).sort();
+  t.true(before.length > 0);
+  await mgr.kill('SIGKILL');
+  await new Promise((r) => setTimeout(r, 3000));
+  t.deepEqual((await nodeContainers(w2.nodeId()!)).sort(), before, 'nothing stopped while the manager was away');
+  await mgr.restart();
+  await waitFor('workers ready again', async () => (await nodeStatus(w1.hostname)) === 'Ready Active' && (await nodeStatus(w2.hostname)) === 'Ready Active', { timeoutMs: 30_000 });
+  await waitFor('6/6 again', async () => (await ok(mgr, ['service', 'ls', '--filter', 'name=spread', '--format', '{{.Replicas}}'])).trim() === '6/6', { timeoutMs: 60_000 });
+  t.deepEqual((await nodeContainers(w2.nodeId()!)).sort(), before, 'the same containers, adopted, not replaced');
+});
+
 test.serial('drain moves tasks away; active again does not move them back', async (t) => {
   await ok(mgr, ['node', 'update', '--availability', 'drain', w2.hostname]);
   await waitFor('no containers on w2', async () => (await nodeContainers(w2.nodeId()!)).length === 0, { timeoutMs: 60_000 });
