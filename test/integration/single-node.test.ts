@@ -94,6 +94,26 @@ test.serial('a killed task container is replaced', async (t) => {
   t.regex(await ok(['service', 'ps', 'g1']), /Failed|Shutdown/);
 });
 
+test.serial('kill -9 of the agent loses no acknowledged write and leaves exactly the right containers', async (t) => {
+  await ok(['service', 'create', '--detach', '--replicas', '2', '--name', 'k9', '--stop-grace-period', '1s', 'local/busybox:1', 'sleep', '3600']);
+  await waitFor('k9 2/2', async () => (await ok(['service', 'ls', '--filter', 'name=k9', '--format', '{{.Replicas}}'])).trim() === '2/2');
+  await ok(['service', 'scale', '--detach', 'k9=4']);
+  await agent.kill('SIGKILL'); // right after the write was acknowledged
+  // while the agent is down a task container dies; nobody may notice until the restart
+  const k9 = async () => (await hostDocker(['ps', '-q', '--filter', `label=com.docker.swarm.node.id=${agent.nodeId()}`, '--filter', 'label=com.docker.swarm.service.name=k9'])).stdout.split('\n').filter(Boolean);
+  const survivors = await k9();
+  if (survivors.length) await hostDocker(['kill', survivors[0]]);
+  await agent.restart();
+  t.regex(await ok(['service', 'inspect', '--format', '{{.Spec.Mode.Replicated.Replicas}}', 'k9']), /^4/);
+  await waitFor('k9 4/4', async () => (await ok(['service', 'ls', '--filter', 'name=k9', '--format', '{{.Replicas}}'])).trim() === '4/4', { timeoutMs: 60_000 });
+  await waitFor('exactly 4 k9 containers', async () => (await k9()).length === 4, { timeoutMs: 30_000 });
+  const tasks = (await ok(['service', 'ps', 'k9', '-q', '--filter', 'desired-state=running'])).trim().split('\n').sort();
+  const labelled = [];
+  for (const c of await k9()) labelled.push((await hostDocker(['inspect', '--format', '{{index .Config.Labels "com.docker.swarm.task.id"}}', c])).stdout.trim().slice(0, 12));
+  t.deepEqual(labelled.sort(), tasks.map((x) => x.slice(0, 12)), 'one container per running task, no duplicates, no orphans');
+  await ok(['service', 'rm', 'k9']);
+});
+
 test.serial('service rm removes services and their containers', async (t) => {
   const out = await ok(['service', 'rm', 'web', 'g1']);
   t.deepEqual(out.trim().split('\n'), ['web', 'g1']);
