@@ -364,9 +364,11 @@ export class TaskRunner {
     return !!test?.length && test[0] !== 'NONE';
   }
 
+  /** reports the failure first, so DNS, VIPs and the mesh drop the task at once, then stops the container */
   private async failUnhealthy(): Promise<boolean> {
+    const changed = this.fatal('task: unhealthy container');
     try { await this.stopContainer(); } catch (err) { log.warn({ task: this.id, err: dockerMessage(err) }, 'stopping unhealthy container failed'); }
-    return this.fatal('task: unhealthy container');
+    return changed;
   }
 
   private async wait(): Promise<boolean> {
