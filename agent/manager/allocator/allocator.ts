@@ -75,7 +75,10 @@ export class Allocator {
     try {
       if (!this.nets) {
         const cluster = this.store.list('cluster')[0];
-        this.nets = new NetworkAllocator(this.store, { pools: cluster?.DefaultAddrPool ?? undefined, subnetSize: cluster?.SubnetSize, reserved: hostSubnets() });
+        // this host's own overlay bridges carry subnets allocated before (a new leader, a restart): those are ours, not reserved
+        const ours = new Set(this.store.list('networks').flatMap((n) => n.IPAMOptions?.Configs?.map((c) => c.Subnet) ?? []));
+        const reserved = hostSubnets().filter((s) => !ours.has(s));
+        this.nets = new NetworkAllocator(this.store, { pools: cluster?.DefaultAddrPool ?? undefined, subnetSize: cluster?.SubnetSize, reserved });
       }
       await this.store.update((tx) => this.pass(tx, this.nets!));
     } catch (err) {
