@@ -11,6 +11,8 @@ export interface NodeState {
   listenAddr: string;      // host:port of the cluster port (2377)
   /** workers: managers' host:port, the one joined first */
   managers?: string[];
+  /** managers: where the cluster state lives (absent: the embedded store) */
+  store?: 'etcd' | 'external';
 }
 
 export function readNodeState(stateDir: string): NodeState | undefined {

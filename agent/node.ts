@@ -1,17 +1,21 @@
 // Owns this node's swarm membership and lifecycle: init, join, resume after a
-// restart, leave. It runs the manager (on managers) and the worker (always:
-// fed in-process on a manager, through a session with the managers on a
-// worker), and is the SwarmBackend the Docker API server talks to.
+// restart, leave, and a manager's demotion to worker. It runs the manager (on
+// managers: on the embedded store, or on etcd — an agent-managed member or an
+// external cluster, see manager/ha/plane.ts) and the worker (always: fed
+// in-process on an embedded manager, through a session with the leader
+// everywhere else), and is the SwarmBackend the Docker API server talks to.
 import { rmSync } from 'node:fs';
 import type Docker from 'dockerode';
 import { ALREADY_IN_SWARM, NOT_A_MANAGER, NOT_IN_SWARM, type ControlPlane, type LocalSwarmInfo, type SwarmBackend, type SwarmInitRequest, type SwarmJoinRequest } from './api/backend.js';
-import { invalid, unavailable } from './common/errors.js';
+import { errorMessage, invalid, unavailable } from './common/errors.js';
 import { newId } from './common/ids.js';
 import { logger } from './common/log.js';
 import type { NodeDescription, Task, TaskStatus } from './common/types.js';
 import { describeNode, dockerClient } from './docker.js';
 import { resolveAdvertise, splitHostPort } from './addr.js';
 import { Manager } from './manager/manager.js';
+import { EtcdPlane, etcdInstalled, ETCD_PACKAGE_HINT, type PlaneOptions, type StoreMode } from './manager/ha/plane.js';
+import { leaveManagerError, NOT_ENOUGH_MANAGERS } from './manager/ha/quorum.js';
 import { readNodeState, writeNodeState, type NodeState } from './node-state.js';
 import { Worker } from './worker/worker.js';
 import { joinSwarm, loadCerts, saveCerts } from './worker/join.js';
@@ -28,6 +32,9 @@ export interface NodeOptions {
   advertiseAddr?: string;
   /** run netd and the mesh (overlays, DNS, VIPs, published ports); off for control-plane-only agents */
   dataPlane?: boolean;
+  /** where a swarm this node initializes keeps its state (default embedded) */
+  store?: StoreMode;
+  etcdBin?: string;
 }
 
 /** what the docker CLI sends when the user gave no --listen-addr */
@@ -58,7 +65,7 @@ export class SwarmNode implements SwarmBackend {
     const s = readNodeState(this.opts.stateDir);
     if (!s) return;
     this.state = s;
-    if (s.role === 'manager') await this.startManager(await Manager.open(this.opts.stateDir));
+    if (s.role === 'manager') await this.startManager(await this.openManager(s));
     await this.startWorker();
     log.info({ nodeId: s.nodeId, role: s.role }, 'resumed swarm membership');
   }
@@ -83,6 +90,8 @@ export class SwarmNode implements SwarmBackend {
 
   control(): ControlPlane {
     if (!this.manager) throw unavailable(this.state ? NOT_A_MANAGER : NOT_IN_SWARM);
+    // a manager cut off from the quorum answers as Docker's does, rather than from a stale copy
+    if (this.manager.ha && !this.manager.ha.hasQuorum()) throw unavailable(`rpc error: code = Unknown desc = ${NOT_ENOUGH_MANAGERS}`);
     return this.manager;
   }
 
@@ -93,20 +102,34 @@ export class SwarmNode implements SwarmBackend {
       const adv = resolveAdvertise(req.AdvertiseAddr || this.opts.advertiseAddr, listen.host, listen.port);
       if (req.Availability && !['active', 'pause', 'drain'].includes(req.Availability)) throw invalid(`invalid availability: ${req.Availability}`);
       const description = await this.describe();
+      const mode = this.opts.store ?? { kind: 'embedded' };
+      if (mode.kind === 'etcd' && !etcdInstalled(this.opts.etcdBin)) throw unavailable(`${ETCD_PACKAGE_HINT}: install it or start the agent with --store embedded`);
       const nodeId = newId();
+      const clusterId = newId();
       rmSync(this.opts.stateDir, { recursive: true, force: true });
-      const manager = await Manager.open(this.opts.stateDir, true);
+      let manager: Manager;
+      if (mode.kind === 'embedded') {
+        manager = await Manager.open(this.opts.stateDir, true);
+      } else {
+        try {
+          const ca = await Manager.createCA(this.opts.stateDir);
+          manager = await Manager.openEtcd(this.opts.stateDir, await EtcdPlane.init(this.planeOptions(nodeId, adv.host, clusterId, mode), ca));
+        } catch (err) {
+          rmSync(this.opts.stateDir, { recursive: true, force: true });
+          throw err;
+        }
+      }
       try {
         await manager.bootstrap({
-          clusterId: newId(), nodeId, description, addr: adv.host, managerAddr: `${adv.host}:${adv.port}`, spec: req.Spec,
+          clusterId, nodeId, description, addr: adv.host, managerAddr: `${adv.host}:${adv.port}`, spec: req.Spec,
           availability: (req.Availability || undefined) as 'active' | undefined,
           defaultAddrPool: req.DefaultAddrPool, subnetSize: req.SubnetSize, dataPathPort: req.DataPathPort,
         });
-        this.state = { nodeId, role: 'manager', advertiseAddr: adv.host, listenAddr: `${listen.host}:${listen.port}` };
+        this.state = { nodeId, role: 'manager', advertiseAddr: adv.host, listenAddr: `${listen.host}:${listen.port}`, ...(mode.kind === 'embedded' ? {} : { store: mode.kind }) };
         await this.startManager(manager);
       } catch (err) {
         this.state = undefined;
-        await manager.stop();
+        await manager.stop({ destroy: true });
         rmSync(this.opts.stateDir, { recursive: true, force: true });
         throw err;
       }
@@ -128,11 +151,29 @@ export class SwarmNode implements SwarmBackend {
       const { res, keyPem } = await joinSwarm({
         remote, token: req.JoinToken, hostname: this.opts.hostname, advertiseAddr: adv.host,
         description: await this.describe(), availability: (req.Availability || undefined) as 'active' | undefined,
+        canRunEtcd: etcdInstalled(this.opts.etcdBin),
       });
       rmSync(this.opts.stateDir, { recursive: true, force: true });
       saveCerts(this.opts.stateDir, { keyPem, certPem: res.certPem, caPem: res.caPem });
       const managers = [...new Set([remote, ...res.managers.map((m) => m.addr)])];
-      this.state = { nodeId: res.nodeId, role: res.role, advertiseAddr: adv.host, listenAddr: `${listen.host}:${listen.port}`, managers };
+      const state: NodeState = { nodeId: res.nodeId, role: res.role, advertiseAddr: adv.host, listenAddr: `${listen.host}:${listen.port}`, managers };
+      if (res.role === 'manager') {
+        const mode: StoreMode = res.etcd ? { kind: 'etcd' } : (this.opts.store ?? { kind: 'embedded' });
+        if (mode.kind === 'embedded') throw unavailable('this swarm keeps its state in an external etcd: start this agent with --store etcd://host:port[,…] to join it as a manager');
+        const { plane, swarmCA } = await EtcdPlane.join(this.planeOptions(res.nodeId, adv.host, res.etcd?.clusterToken ?? '', mode), res.etcd);
+        Manager.writeCA(this.opts.stateDir, swarmCA);
+        this.state = { ...state, store: mode.kind };
+        try {
+          await this.startManager(await Manager.openEtcd(this.opts.stateDir, plane));
+        } catch (err) {
+          this.state = undefined;
+          await plane.removeManager(res.nodeId).catch(() => false);
+          await plane.close({ destroy: true });
+          throw err;
+        }
+      } else {
+        this.state = state;
+      }
       writeNodeState(this.opts.stateDir, this.state);
       await this.startWorker();
       log.info({ nodeId: res.nodeId, manager: remote }, 'joined swarm');
@@ -142,16 +183,35 @@ export class SwarmNode implements SwarmBackend {
   async leave(force: boolean): Promise<void> {
     return this.exclusive(async () => {
       if (!this.state) throw unavailable('This node is not part of a swarm');
+      const ha = this.manager?.ha;
       if (this.state.role === 'manager' && !force) {
-        throw unavailable('You are attempting to leave the swarm on a node that is participating as a manager. Removing the last manager erases all current state of the swarm. Use `--force` to ignore this message.');
+        if (!ha) throw unavailable('You are attempting to leave the swarm on a node that is participating as a manager. Removing the last manager erases all current state of the swarm. Use `--force` to ignore this message.');
+        const members = ha.agentManaged ? await ha.members().catch(() => undefined) : undefined;
+        const reachable = members?.filter((m) => m.healthy).length ?? 0;
+        throw unavailable(leaveManagerError(members ? { reachable, unreachable: members.length - reachable } : undefined));
       }
       const nodeId = this.state.nodeId;
-      await this.stopLocal();
+      // a manager that leaves takes its etcd member with it (while the others can still agree on that)
+      if (ha) await Promise.race([ha.removeManager(nodeId).catch((err) => log.warn({ err: errorMessage(err) }, 'could not remove this etcd member')), sleep(5_000)]);
+      await this.stopLocal({ destroy: true });
       await this.removeTaskContainers(nodeId);
       rmSync(this.opts.stateDir, { recursive: true, force: true });
       this.state = undefined;
       log.info({ nodeId }, 'left the swarm');
     });
+  }
+
+  private planeOptions(nodeId: string, ip: string, clusterId: string, mode: StoreMode): PlaneOptions {
+    if (mode.kind === 'embedded') throw new Error('no etcd plane on the embedded store');
+    return { stateDir: this.opts.stateDir, nodeId, ip, clusterId, mode, etcdBin: this.opts.etcdBin };
+  }
+
+  /** a manager's state after a restart: the embedded store, or the etcd member / external cluster it used */
+  private async openManager(s: NodeState): Promise<Manager> {
+    if (!s.store) return Manager.open(this.opts.stateDir);
+    const mode: StoreMode = s.store === 'etcd' ? { kind: 'etcd' } : (this.opts.store ?? { kind: 'embedded' });
+    if (mode.kind === 'embedded') throw unavailable('this manager used an external etcd: start the agent with --store etcd://host:port[,…]');
+    return Manager.openEtcd(this.opts.stateDir, await EtcdPlane.resume(this.planeOptions(s.nodeId, s.advertiseAddr, '', mode)));
   }
 
   /** the request's listen address, unless it is the CLI's default and the agent was given one */
@@ -177,6 +237,45 @@ export class SwarmNode implements SwarmBackend {
     });
     manager.start();
     this.manager = manager;
+    if (manager.ha) this.watchDemotion(manager, s.nodeId);
+  }
+
+  /** an etcd manager whose node is demoted resigns, waits for its member to be removed, and goes on as a worker */
+  private watchDemotion(manager: Manager, nodeId: string): void {
+    let seen = false;
+    const check = () => {
+      if (seen || manager.store.get('nodes', nodeId)?.Spec.Role !== 'worker') return;
+      seen = true;
+      unwatch();
+      void this.becomeWorker(manager, nodeId).catch((err) => log.error({ err: errorMessage(err) }, 'demotion to worker failed'));
+    };
+    const unwatch = manager.store.watch(check);
+    check();
+  }
+
+  private async becomeWorker(manager: Manager, nodeId: string): Promise<void> {
+    log.info({ nodeId }, 'demoted: resigning leadership and waiting for the leader to remove this etcd member');
+    await manager.resign();
+    const ha = manager.ha!;
+    const others = () => manager.store.list('nodes', (n) => n.ID !== nodeId && !!n.ManagerStatus).map((n) => n.ManagerStatus!.Addr);
+    let addrs = others();
+    for (const deadline = Date.now() + 120_000; Date.now() < deadline;) {
+      addrs = others();
+      const still = ha.agentManaged ? await ha.members().then((ms) => ms.some((m) => m.name === nodeId), () => true) : false;
+      if (!still || this.manager !== manager) break;
+      await sleep(500);
+    }
+    if (this.manager !== manager || !this.state) return;
+    await this.exclusive(async () => {
+      await this.stopLocal({ destroy: true });
+      rmSync(`${this.opts.stateDir}/ca`, { recursive: true, force: true });
+      rmSync(`${this.opts.stateDir}/etcd-ca`, { recursive: true, force: true });
+      const { store: _s, ...rest } = this.state!;
+      this.state = { ...rest, role: 'worker', managers: addrs };
+      writeNodeState(this.opts.stateDir, this.state);
+      await this.startWorker();
+      log.info({ nodeId }, 'now a worker');
+    });
   }
 
   private async startWorker(): Promise<void> {
@@ -196,7 +295,7 @@ export class SwarmNode implements SwarmBackend {
     this.worker = worker;
     const apply = (tasks: Task[]) => worker.setAssignments(tasks);
     const manager = this.manager;
-    if (manager) {
+    if (manager && !manager.ha) {
       await manager.dispatcher.register(s.nodeId, this.description ?? await this.describe(), s.advertiseAddr);
       const unsubscribe = manager.dispatcher.subscribe(s.nodeId, apply);
       const unsubscribeMap = net ? manager.netmaps.subscribe(s.nodeId, (m) => net.setNetMap(m)) : () => undefined;
@@ -205,8 +304,12 @@ export class SwarmNode implements SwarmBackend {
     }
     const tls = loadCerts(this.opts.stateDir);
     if (!tls) throw new Error(`node certificate missing under ${this.opts.stateDir}/certs`);
+    // a manager's own worker talks to the leader like any other (the leader first when known)
+    const managers = manager
+      ? [...new Set([manager.leaderAddr(), ...manager.store.list('nodes', (n) => !!n.ManagerStatus).map((n) => n.ManagerStatus!.Addr)].filter((a): a is string => !!a))]
+      : s.managers ?? [];
     const session = new ManagerSession({
-      managers: s.managers ?? [], tls, addr: s.advertiseAddr,
+      managers, tls, addr: s.advertiseAddr,
       describe: () => this.description ? Promise.resolve(this.description) : this.describe(),
       onAssignments: apply,
       onNetMap: net && ((m) => net.setNetMap(m)),
@@ -218,15 +321,16 @@ export class SwarmNode implements SwarmBackend {
     this.feed = { report: (u) => session.report(u), stop: () => session.stop() };
   }
 
-  private async stopLocal(): Promise<void> {
+  private async stopLocal(opts: { destroy?: boolean } = {}): Promise<void> {
     this.feed?.stop();
     this.feed = undefined;
     await this.worker?.stop();
     this.worker = undefined;
     await this.net?.close();
     this.net = undefined;
-    await this.manager?.stop();
+    const manager = this.manager;
     this.manager = undefined;
+    await manager?.stop(opts);
   }
 
   /** on leave, the node's task containers go, as Swarm removes them */
@@ -245,3 +349,5 @@ export class SwarmNode implements SwarmBackend {
     }
   }
 }
+
+function sleep(ms: number): Promise<void> { return new Promise((r) => setTimeout(r, ms)); }

@@ -7,6 +7,7 @@ import { logger } from '../common/log.js';
 import { SwarmNode } from '../node.js';
 import { Metrics } from '../metrics/metrics.js';
 import { splitHostPort } from '../addr.js';
+import { parseStoreFlag } from '../manager/ha/plane.js';
 
 const log = logger('agent');
 
@@ -19,6 +20,9 @@ export interface AgentOptions {
   listenAddr: string;
   metricsAddr: string;
   dataPlane?: 'on' | 'off';
+  /** embedded | etcd | etcd://host:port[,…]: where a swarm this node initializes keeps its state */
+  store?: string;
+  etcdBin?: string;
 }
 
 export const AGENT_DEFAULTS = {
@@ -27,12 +31,15 @@ export const AGENT_DEFAULTS = {
   dockerHost: 'unix:///var/run/docker.sock',
   listenAddr: '0.0.0.0:2377',
   metricsAddr: '0.0.0.0:9323',
+  store: 'embedded',
+  etcdBin: 'etcd',
 };
 
 export async function runAgent(opts: AgentOptions): Promise<{ close(): Promise<void> }> {
   const node = new SwarmNode({
     stateDir: opts.stateDir, hostname: opts.hostname || hostname(), dockerHost: opts.dockerHost,
     listenAddr: opts.listenAddr, advertiseAddr: opts.advertiseAddr, dataPlane: opts.dataPlane !== 'off',
+    store: parseStoreFlag(opts.store), etcdBin: opts.etcdBin,
   });
   await node.start();
   const api = new ApiServer({ backend: node, dockerHost: opts.dockerHost });

@@ -21,6 +21,8 @@ program.command('agent')
   .option('--listen-addr <addr>', 'cluster management listen address', AGENT_DEFAULTS.listenAddr)
   .addOption(new Option('--metrics-addr <addr>', 'Prometheus /metrics listen address').default(AGENT_DEFAULTS.metricsAddr))
   .addOption(new Option('--data-plane <mode>', 'run overlays, service DNS, VIPs and the routing mesh').choices(['on', 'off']).default('on'))
+  .option('--store <store>', 'cluster state of a swarm this node initializes: embedded (single manager), etcd (an etcd member this agent runs; managers can be added) or etcd://host:port[,…] (an external etcd cluster)', AGENT_DEFAULTS.store)
+  .option('--etcd-bin <path>', 'etcd binary for --store etcd (Debian package etcd-server)', AGENT_DEFAULTS.etcdBin)
   .action(async (o) => {
     const agent = await runAgent(o);
     const shutdown = (sig: string) => {

@@ -39,6 +39,8 @@ export interface JoinRequest {
   publicKey: string;
   description: NodeDescription;
   availability?: 'active' | 'pause' | 'drain';
+  /** the node can run an etcd member (etcd installed); a manager join to an agent-managed etcd needs it */
+  canRunEtcd?: boolean;
 }
 
 export interface JoinResponse {
@@ -48,11 +50,19 @@ export interface JoinResponse {
   caPem: string;
   managers: { nodeId: string; addr: string }[];
   heartbeatPeriodMs: number;
+  /** a manager joining an agent-managed etcd cluster: its member's start-up (absent for an external etcd) */
+  etcd?: {
+    initialCluster: string;
+    /** --initial-cluster-token */
+    clusterToken: string;
+    cert: { certPem: string; keyPem: string; caPem: string };
+    clientURLs: string[];
+  };
 }
 
 /** lines (NDJSON) the manager streams down a session */
 export type SessionMessage =
-  | { type: 'hello'; nodeId: string; heartbeatPeriodMs: number; managers: { nodeId: string; addr: string }[] }
+  | { type: 'hello'; nodeId: string; heartbeatPeriodMs: number; managers: { nodeId: string; addr: string }[]; leader?: string }
   | { type: 'assignments'; tasks: Task[] }
   | { type: 'netmap'; map: NetMap }
   | { type: 'ping' }

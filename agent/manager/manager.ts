@@ -1,22 +1,29 @@
-// Owns a manager's control plane: the store, the CA, and the pipeline stages
-// (allocator, orchestrator, scheduler, dispatcher) started and stopped as one.
+// Owns a manager's control plane: the store, the CA, the management port and
+// the leader's pipeline (allocator, orchestrator, scheduler, dispatcher,
+// liveness: ha/leader-work.ts). On the embedded store the manager always
+// leads; on etcd (ha/plane.ts) it campaigns, runs a term of leader work on
+// the fenced store while elected and drops it the moment it is deposed.
 // It also creates the cluster's first objects at `swarm init`.
 import { readFileSync, writeFileSync, mkdirSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { newId, nowIso } from '../common/ids.js';
 import type { Cluster, Node, NodeDescription, NodeRole, SwarmSpec } from '../common/types.js';
 import type { ControlPlane } from '../api/backend.js';
-import { Allocator } from './allocator/allocator.js';
+import { unavailable } from '../common/errors.js';
 import { caDigest, createRootCA, issueNodeCert, tlsInfo, type NodeCert, type RootCA } from './ca/ca.js';
 import { makeToken } from './ca/tokens.js';
-import { Dispatcher } from './dispatcher/dispatcher.js';
-import { Liveness } from './dispatcher/liveness.js';
+import type { Dispatcher } from './dispatcher/dispatcher.js';
 import { ClusterServer } from './dispatcher/server.js';
 import { NetMapPublisher } from './dispatcher/netmap.js';
-import { Orchestrator } from './orchestrator/orchestrator.js';
-import { Scheduler } from './scheduler/scheduler.js';
+import { LeaderWork } from './ha/leader-work.js';
+import type { EtcdPlane } from './ha/plane.js';
+import { ManagerRoles, quorumGuard } from './ha/roles.js';
 import { EmbeddedStore } from './store/embedded.js';
 import type { Store } from './store/types.js';
+
+function readCA(dir: string): RootCA {
+  return { certPem: readFileSync(join(dir, 'ca.pem'), 'utf8'), keyPem: readFileSync(join(dir, 'ca-key.pem'), 'utf8') };
+}
 
 export const DEFAULT_SWARM_SPEC: SwarmSpec = {
   Name: 'default',
@@ -59,22 +66,33 @@ export interface BootstrapRequest {
 }
 
 export class Manager implements ControlPlane {
-  readonly allocator: Allocator;
-  readonly orchestrator: Orchestrator;
-  readonly scheduler: Scheduler;
-  readonly dispatcher: Dispatcher;
-  readonly liveness: Liveness;
+  /** the store the API reads and writes (on etcd: every manager's, guarded for demotions) */
+  readonly store: Store;
   readonly netmaps: NetMapPublisher;
   private server?: ClusterServer;
+  private work?: LeaderWork;
+  private roles?: ManagerRoles;
+  private started = false;
   nodeId?: string;
 
-  private constructor(readonly store: Store, readonly ca: RootCA) {
-    this.allocator = new Allocator(store);
-    this.orchestrator = new Orchestrator(store);
-    this.scheduler = new Scheduler(store);
-    this.dispatcher = new Dispatcher(store);
-    this.netmaps = new NetMapPublisher(store);
-    this.liveness = new Liveness(store, this.dispatcher, () => this.heartbeatPeriodMs(), () => this.nodeId);
+  private constructor(private readonly raw: Store, readonly ca: RootCA, readonly ha?: EtcdPlane) {
+    this.store = ha ? quorumGuard(raw, ha) : raw;
+    this.netmaps = new NetMapPublisher(raw);
+  }
+
+  /** the current term's pipeline (always there on an embedded manager; on etcd only while leading) */
+  get leaderWork(): LeaderWork | undefined { return this.work; }
+  get dispatcher(): Dispatcher {
+    if (!this.work) throw unavailable('this manager is not the leader');
+    return this.work.dispatcher;
+  }
+  get isLeader(): boolean { return !!this.work?.running; }
+
+  /** host:port of the leader's management port, as last observed */
+  leaderAddr(): string | undefined {
+    if (!this.ha) return this.nodeId && this.raw.get('nodes', this.nodeId)?.ManagerStatus?.Addr;
+    const id = this.ha.leader();
+    return id ? this.raw.get('nodes', id)?.ManagerStatus?.Addr : undefined;
   }
 
   sessions(): number {
@@ -82,11 +100,11 @@ export class Manager implements ControlPlane {
   }
 
   heartbeats(): number {
-    return this.liveness.beats;
+    return this.work?.liveness.beats ?? 0;
   }
 
   heartbeatPeriodMs(): number {
-    return (this.store.list('cluster')[0]?.Spec.Dispatcher?.HeartbeatPeriod ?? 1e9) / 1e6;
+    return (this.raw.list('cluster')[0]?.Spec.Dispatcher?.HeartbeatPeriod ?? 1e9) / 1e6;
   }
 
   /** the manager's own certificate for the management port, made once */
@@ -107,9 +125,13 @@ export class Manager implements ControlPlane {
   async listen(stateDir: string, nodeId: string, host: string, port: number): Promise<number> {
     this.nodeId = nodeId;
     const cert = await Manager.nodeCert(stateDir, this.ca, nodeId, this.cluster().ID);
+    const ha = this.ha;
     this.server = new ClusterServer({
-      store: this.store, ca: this.ca, cert, dispatcher: this.dispatcher, liveness: this.liveness, netmaps: this.netmaps,
-      heartbeatPeriodMs: () => this.heartbeatPeriodMs(), canAddManagers: false,
+      store: this.raw, ca: this.ca, cert, netmaps: this.netmaps,
+      work: () => (this.work?.running ? this.work : undefined),
+      leaderAddr: () => this.leaderAddr(),
+      heartbeatPeriodMs: () => this.heartbeatPeriodMs(),
+      managers: ha ? { add: (id, ip) => ha.addManager(id, ip), needsEtcd: ha.agentManaged } : undefined,
     });
     return this.server.listen(host, port);
   }
@@ -118,18 +140,29 @@ export class Manager implements ControlPlane {
     return existsSync(join(stateDir, 'ca', 'ca-key.pem')) && EmbeddedStore.exists(stateDir);
   }
 
+  /** a manager on an etcd plane (its CA files written by the caller: init creates, join fetches from etcd) */
+  static async openEtcd(stateDir: string, plane: EtcdPlane): Promise<Manager> {
+    return new Manager(plane.store, readCA(join(stateDir, 'ca')), plane);
+  }
+
+  /** makes a new swarm CA under <stateDir>/ca */
+  static async createCA(stateDir: string): Promise<RootCA> {
+    const ca = await createRootCA();
+    Manager.writeCA(stateDir, ca);
+    return ca;
+  }
+
+  static writeCA(stateDir: string, ca: RootCA): void {
+    const caDir = join(stateDir, 'ca');
+    mkdirSync(caDir, { recursive: true, mode: 0o700 });
+    writeFileSync(join(caDir, 'ca.pem'), ca.certPem);
+    writeFileSync(join(caDir, 'ca-key.pem'), ca.keyPem, { mode: 0o600 });
+  }
+
   /** opens an existing manager's state, or creates a new CA when `create` */
   static async open(stateDir: string, create = false): Promise<Manager> {
     const caDir = join(stateDir, 'ca');
-    let ca: RootCA;
-    if (create) {
-      ca = await createRootCA();
-      mkdirSync(caDir, { recursive: true, mode: 0o700 });
-      writeFileSync(join(caDir, 'ca.pem'), ca.certPem);
-      writeFileSync(join(caDir, 'ca-key.pem'), ca.keyPem, { mode: 0o600 });
-    } else {
-      ca = { certPem: readFileSync(join(caDir, 'ca.pem'), 'utf8'), keyPem: readFileSync(join(caDir, 'ca-key.pem'), 'utf8') };
-    }
+    const ca = create ? await Manager.createCA(stateDir) : readCA(caDir);
     return new Manager(await EmbeddedStore.open(stateDir), ca);
   }
 
@@ -166,26 +199,57 @@ export class Manager implements ControlPlane {
     });
   }
 
+  /** embedded: leader work at once; etcd: campaign, and lead while elected */
   start(): void {
-    this.liveness.start();
-    this.allocator.start();
-    this.scheduler.start();
-    this.orchestrator.start();
+    if (this.started) return;
+    this.started = true;
+    const ha = this.ha;
+    if (!ha) { this.beginTerm(this.raw); return; }
+    ha.startElection({
+      onElected: (fence) => this.beginTerm(ha.store.fenced(fence)),
+      onDeposed: (reason) => this.endTerm(reason),
+    });
   }
 
-  async stop(): Promise<void> {
+  private beginTerm(store: Store): void {
+    this.endTerm('new term');
+    const work = new LeaderWork(store, () => this.heartbeatPeriodMs(), () => this.nodeId);
+    this.work = work;
+    work.start();
+    if (this.ha && this.nodeId) {
+      this.roles = new ManagerRoles(store, this.ha, this.nodeId);
+      this.roles.start();
+    }
+  }
+
+  /** stops leader work at once and drops the worker sessions (they go to the new leader) */
+  private endTerm(reason: string): void {
+    const work = this.work;
+    if (!work) return;
+    this.work = undefined;
+    this.roles?.stop();
+    this.roles = undefined;
+    void work.stop();
+    this.server?.dropSessions(reason);
+  }
+
+  /** a demoted leader stops campaigning so that another manager removes its member */
+  async resign(): Promise<void> {
+    await this.ha?.stopElection();
+  }
+
+  async stop(opts: { destroy?: boolean } = {}): Promise<void> {
     await this.server?.close();
-    this.liveness.stop();
-    this.allocator.stop();
-    this.scheduler.stop();
-    await this.orchestrator.stop();
-    this.dispatcher.close();
+    const work = this.work;
+    this.endTerm('stopping');
+    await work?.stop();
     this.netmaps.close();
-    await this.store.close();
+    if (this.ha) await this.ha.close(opts);
+    else await this.raw.close();
   }
 
   cluster(): Cluster {
-    const c = this.store.list('cluster')[0];
+    const c = this.raw.list('cluster')[0];
     if (!c) throw new Error('cluster object missing');
     return c;
   }

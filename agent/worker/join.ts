@@ -11,7 +11,7 @@ import { digestPart, parseToken } from '../manager/ca/tokens.js';
 import { PATHS } from '../common/protocol.js';
 import { call, RemoteError, tlsAgent, type NodeTls } from './cluster-client.js';
 
-export async function joinSwarm(opts: { remote: string; token: string; hostname: string; advertiseAddr: string; description: NodeDescription; availability?: JoinRequest['availability'] }): Promise<{ res: JoinResponse; keyPem: string }> {
+export async function joinSwarm(opts: { remote: string; token: string; hostname: string; advertiseAddr: string; description: NodeDescription; availability?: JoinRequest['availability']; canRunEtcd?: boolean }): Promise<{ res: JoinResponse; keyPem: string }> {
   const { digest } = parseToken(opts.token);
   const bare = tlsAgent({});
   let caPem: string;
@@ -27,7 +27,7 @@ export async function joinSwarm(opts: { remote: string; token: string; hostname:
   const pinned = tlsAgent({ caPem });
   try {
     const res = await call<JoinResponse>(pinned, opts.remote, 'POST', PATHS.join, {
-      token: opts.token, hostname: opts.hostname, advertiseAddr: opts.advertiseAddr, publicKey, description: opts.description, availability: opts.availability,
+      token: opts.token, hostname: opts.hostname, advertiseAddr: opts.advertiseAddr, publicKey, description: opts.description, availability: opts.availability, canRunEtcd: opts.canRunEtcd,
     } satisfies JoinRequest);
     return { res, keyPem };
   } catch (err) {

@@ -2,6 +2,8 @@
 // sets, heartbeats every period, and task status reports that are retried
 // until a manager takes them. When no manager answers, the node keeps
 // running what it last had and reconnects with backoff, trying each manager.
+// Only the leader serves sessions: another manager answers 503 naming the
+// leader, and the session goes there next without backing off.
 import { request, type Agent } from 'node:https';
 import { logger } from '../common/log.js';
 import { PATHS, type SessionMessage, type SessionOpen } from '../common/protocol.js';
@@ -13,6 +15,11 @@ import { LogUploader } from './logs.js';
 import { setDeliveredFiles, sweepTaskFiles } from './secrets.js';
 
 const log = logger('session');
+
+/** a manager that is not the leader refused the session; `leader` is its hint (host:port) or '' */
+class NotLeader extends RemoteError {
+  constructor(message: string, readonly leader: string) { super(503, message); }
+}
 
 export interface SessionOptions {
   managers: string[];             // host:port of managers, tried in turn
@@ -41,6 +48,7 @@ export class ManagerSession {
   private connected = false;
   private logs: LogUploader;
   private nodeId?: string;
+  private failedAt = new Map<string, number>();
 
   constructor(private opts: SessionOptions) {
     this.agent = tlsAgent(opts.tls);
@@ -75,6 +83,13 @@ export class ManagerSession {
     return this.managers[this.next % this.managers.length];
   }
 
+  /** the next attempt goes to `addr` (the advertised leader) */
+  private prefer(addr: string): void {
+    if (!addr) return;
+    if (!this.managers.includes(addr)) this.managers.push(addr);
+    this.next = this.managers.indexOf(addr);
+  }
+
   private async loop(): Promise<void> {
     let backoff = 100;
     while (!this.stopped) {
@@ -82,10 +97,19 @@ export class ManagerSession {
       try {
         await this.stream(addr, () => { backoff = 100; });
       } catch (err) {
+        // a hint naming a manager that just failed is stale (its election key outlives it by a lease TTL)
+        const recentlyFailed = err instanceof NotLeader && Date.now() - (this.failedAt.get(err.leader) ?? 0) < 3_000;
+        if (err instanceof NotLeader && err.leader && err.leader !== addr && !recentlyFailed) {
+          this.connected = false;
+          this.prefer(err.leader);
+          await new Promise((r) => setTimeout(r, 50));
+          continue;
+        }
         if (err instanceof RemoteError && err.status === 403) {
           log.warn({ err: err.message }, 'manager refused this node');
           this.opts.onRemoved?.(err.message);
         } else if (!this.stopped) log.info({ manager: addr, err: (err as Error).message }, 'session lost; reconnecting');
+        if (!(err instanceof RemoteError)) this.failedAt.set(addr, Date.now());
       }
       this.connected = false;
       if (this.stopped) return;
@@ -107,8 +131,9 @@ export class ManagerSession {
           res.on('data', (c) => { text += c; });
           res.on('end', () => {
             let msg = text;
-            try { msg = JSON.parse(text).message; } catch { /* text */ }
-            reject(new RemoteError(res.statusCode ?? 500, msg));
+            let leader: string | undefined;
+            try { ({ message: msg, leader } = JSON.parse(text) as { message: string; leader?: string }); } catch { /* text */ }
+            reject(res.statusCode === 503 && leader !== undefined ? new NotLeader(msg, leader) : new RemoteError(res.statusCode ?? 500, msg));
           });
           return;
         }
@@ -151,7 +176,8 @@ export class ManagerSession {
       this.periodMs = m.heartbeatPeriodMs || this.periodMs;
       const addrs = m.managers.map((x) => x.addr);
       if (addrs.length) {
-        this.managers = [...new Set([this.manager(), ...addrs])];
+        // the leader (this manager) first: that is where a lost session tries again
+        this.managers = [...new Set([this.manager(), ...(m.leader ? [m.leader] : []), ...addrs])];
         this.next = 0;
         this.opts.onManagers?.(this.managers);
       }
@@ -179,6 +205,8 @@ export class ManagerSession {
         } catch (err) {
           log.debug({ err: (err as Error).message }, 'heartbeat failed');
           if (err instanceof RemoteError && err.status === 403) this.opts.onRemoved?.(err.message);
+          // no longer the leader: the session goes to the one that is
+          if (err instanceof RemoteError && err.status === 503) this.current?.destroy();
         }
       }
       this.scheduleHeartbeat();

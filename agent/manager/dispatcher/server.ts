@@ -1,7 +1,10 @@
 // Owns the manager's management port (2377): HTTPS with client certificates.
 // Unauthenticated: the CA (for pinning) and join. Authenticated by the node
 // certificate: the session stream (assignments down, NDJSON), task status
-// reports and heartbeats. Bad input is answered with an error, never a crash.
+// reports and heartbeats — served by the leader only: any other manager
+// answers 503 naming the leader ({ message, leader: host:port }), and the
+// leader drops every session when it is deposed. Bad input is answered with
+// an error, never a crash.
 import { createServer, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
@@ -14,9 +17,8 @@ import { filesFor, openConfig, openSecret } from '../secrets/deliver.js';
 import { addFileResolver, removeTaskFiles } from '../../worker/secrets.js';
 import { TASK_STATES } from '../../common/types.js';
 import type { Store } from '../store/types.js';
-import type { Dispatcher } from './dispatcher.js';
-import { admit } from './join.js';
-import type { Liveness } from './liveness.js';
+import type { LeaderWork } from '../ha/leader-work.js';
+import { admit, type ManagerAdmission } from './join.js';
 import type { NetMapPublisher } from './netmap.js';
 
 const log = logger('cluster-server');
@@ -26,12 +28,17 @@ export interface ClusterServerDeps {
   store: Store;
   ca: RootCA;
   cert: NodeCert;
-  dispatcher: Dispatcher;
-  liveness: Liveness;
   netmaps: NetMapPublisher;
+  /** the leader's running pipeline; undefined on a manager that is not the leader */
+  work: () => LeaderWork | undefined;
+  /** the leader's management address, for 503 answers */
+  leaderAddr: () => string | undefined;
   heartbeatPeriodMs: () => number;
-  canAddManagers: boolean;
+  /** how managers are admitted (etcd); undefined: this swarm cannot add managers */
+  managers?: ManagerAdmission;
 }
+
+export const NOT_LEADER = 'this manager is not the leader';
 
 function readJson<T>(req: IncomingMessage): Promise<T> {
   return new Promise((resolve, reject) => {
@@ -83,6 +90,19 @@ export class ClusterServer {
     this.server.on('clientError', (_err, socket) => socket.destroy());
   }
 
+  /** ends every worker session (this manager stopped leading) */
+  dropSessions(reason: string): void {
+    if (this.sessions.size) log.info({ sessions: this.sessions.size, reason }, 'dropping worker sessions');
+    for (const s of this.sessions) s.destroy();
+  }
+
+  /** the leader's pipeline, or a 503 naming the leader */
+  private leading(res: ServerResponse): LeaderWork | undefined {
+    const work = this.deps.work();
+    if (!work) send(res, 503, { message: NOT_LEADER, leader: this.deps.leaderAddr() ?? '' });
+    return work;
+  }
+
   get sessionCount(): number {
     return this.sessions.size;
   }
@@ -123,7 +143,7 @@ export class ClusterServer {
     }
     if (req.method === 'POST' && path === PATHS.join) {
       const body = await readJson<JoinRequest>(req);
-      const out = await admit(this.deps.store, this.deps.ca, body, this.deps.canAddManagers, this.deps.heartbeatPeriodMs());
+      const out = await admit(this.deps.store, this.deps.ca, body, this.deps.managers, this.deps.heartbeatPeriodMs());
       log.info({ nodeId: out.nodeId, role: out.role, hostname: body.hostname }, 'node joined');
       send(res, 200, out);
       return;
@@ -131,7 +151,9 @@ export class ClusterServer {
     if (req.method === 'POST' && path === PATHS.heartbeat) {
       const { nodeId } = this.peer(req);
       req.resume();
-      this.deps.liveness.beat(nodeId);
+      const work = this.leading(res);
+      if (!work) return;
+      work.liveness.beat(nodeId);
       send(res, 200, { heartbeatPeriodMs: this.deps.heartbeatPeriodMs() });
       return;
     }
@@ -139,8 +161,10 @@ export class ClusterServer {
       const { nodeId } = this.peer(req);
       const body = await readJson<StatusReport>(req);
       if (!Array.isArray(body.updates)) throw new ShoalError('invalid', 'updates must be a list');
-      this.deps.liveness.beat(nodeId);
-      await this.deps.dispatcher.updateStatus(nodeId, body.updates.filter((u) => u && typeof u.taskId === 'string' && u.status && typeof u.status.State === 'string'));
+      const work = this.leading(res);
+      if (!work) return;
+      work.liveness.beat(nodeId);
+      await work.dispatcher.updateStatus(nodeId, body.updates.filter((u) => u && typeof u.taskId === 'string' && u.status && typeof u.status.State === 'string'));
       send(res, 200, {});
       return;
     }
@@ -154,24 +178,27 @@ export class ClusterServer {
       const { nodeId } = this.peer(req);
       const open = await readJson<SessionOpen>(req);
       if (!open.description) throw new ShoalError('invalid', 'session needs the node description');
-      await this.session(nodeId, open, req, res);
+      const work = this.leading(res);
+      if (!work) return;
+      await this.session(work, nodeId, open, req, res);
       return;
     }
     throw new ShoalError('not-found', `no route ${req.method} ${path}`);
   }
 
-  private async session(nodeId: string, open: SessionOpen, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  private async session(work: LeaderWork, nodeId: string, open: SessionOpen, req: IncomingMessage, res: ServerResponse): Promise<void> {
     const addr = open.addr || (req.socket.remoteAddress ?? '').replace(/^::ffff:/, '');
-    await this.deps.dispatcher.register(nodeId, open.description, addr);
-    this.deps.liveness.beat(nodeId);
+    await work.dispatcher.register(nodeId, open.description, addr);
+    if (!work.running) throw new ShoalError('unavailable', NOT_LEADER);
+    work.liveness.beat(nodeId);
     res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' });
     req.socket.setKeepAlive(true, 1000);
     req.socket.setNoDelay(true);
     this.sessions.add(res);
     const write = (m: SessionMessage) => { if (!res.destroyed) res.write(JSON.stringify(m) + '\n'); };
     const managers = this.deps.store.list('nodes', (n) => !!n.ManagerStatus).map((n) => ({ nodeId: n.ID, addr: n.ManagerStatus!.Addr }));
-    write({ type: 'hello', nodeId, heartbeatPeriodMs: this.deps.heartbeatPeriodMs(), managers });
-    const unsubscribe = this.deps.dispatcher.subscribe(nodeId, (tasks) => {
+    write({ type: 'hello', nodeId, heartbeatPeriodMs: this.deps.heartbeatPeriodMs(), managers, leader: this.deps.leaderAddr() });
+    const unsubscribe = work.dispatcher.subscribe(nodeId, (tasks) => {
       // the secrets and configs these tasks use, and nothing else, go first
       try {
         write({ type: 'files', files: filesFor(this.deps.store, tasks) });

@@ -134,6 +134,8 @@ export class EtcdMember {
       '--initial-cluster-token', o.clusterToken ?? 'shoal',
       '--heartbeat-interval', String(o.heartbeatMs ?? 100),
       '--election-timeout', String(o.electionMs ?? 1000),
+      // a member back from a partition must not depose a healthy Raft leader (and with it our lease holder)
+      '--pre-vote',
       // swarm transactions can touch many objects (a service's tasks)
       '--max-txn-ops', '16384',
       '--max-request-bytes', String(16 * 1024 * 1024),
