@@ -12,6 +12,7 @@ import { ShoalError, invalid } from '../common/errors.js';
 import { logger } from '../common/log.js';
 import type { SwarmBackend } from './backend.js';
 import type { Ctx, Route } from './context.js';
+import { eventsRoutes } from './events-routes.js';
 import { logsRoutes } from './logs-routes.js';
 import { networkRoutes } from './network-routes.js';
 import { secretRoutes } from './secret-routes.js';
@@ -30,7 +31,7 @@ export interface ApiServerOptions {
 
 export interface TlsOptions { cert: string | Buffer; key: string | Buffer; ca: string | Buffer }
 
-const ROUTES: Route[] = [...systemRoutes, ...swarmRoutes, ...logsRoutes, ...secretRoutes, ...networkRoutes];
+const ROUTES: Route[] = [...systemRoutes, ...swarmRoutes, ...logsRoutes, ...eventsRoutes, ...secretRoutes, ...networkRoutes];
 
 function shoalVersion(): string {
   try {
