@@ -21,6 +21,7 @@ import { Worker } from './worker/worker.js';
 import { joinSwarm, loadCerts, saveCerts } from './worker/join.js';
 import { ManagerSession } from './worker/session.js';
 import { NetAgent } from '../netd/agent.js';
+import { removeNodeFiles } from './worker/secrets.js';
 
 const log = logger('node');
 
@@ -84,6 +85,11 @@ export class SwarmNode implements SwarmBackend {
   }
 
   /** the running manager, if this node is one (metrics read it at scrape time) */
+  /** this node's data plane (DNS and mesh statistics for metrics), when it runs one */
+  get dataPlane(): NetAgent | undefined {
+    return this.net;
+  }
+
   get managerPlane(): Manager | undefined {
     return this.manager;
   }
@@ -195,6 +201,7 @@ export class SwarmNode implements SwarmBackend {
       if (ha) await Promise.race([ha.removeManager(nodeId).catch((err) => log.warn({ err: errorMessage(err) }, 'could not remove this etcd member')), sleep(5_000)]);
       await this.stopLocal({ destroy: true });
       await this.removeTaskContainers(nodeId);
+      removeNodeFiles(nodeId);
       rmSync(this.opts.stateDir, { recursive: true, force: true });
       this.state = undefined;
       log.info({ nodeId }, 'left the swarm');
@@ -309,7 +316,7 @@ export class SwarmNode implements SwarmBackend {
       ? [...new Set([manager.leaderAddr(), ...manager.store.list('nodes', (n) => !!n.ManagerStatus).map((n) => n.ManagerStatus!.Addr)].filter((a): a is string => !!a))]
       : s.managers ?? [];
     const session = new ManagerSession({
-      managers, tls, addr: s.advertiseAddr,
+      managers, tls, addr: s.advertiseAddr, docker: this.docker,
       describe: () => this.description ? Promise.resolve(this.description) : this.describe(),
       onAssignments: apply,
       onNetMap: net && ((m) => net.setNetMap(m)),
@@ -326,7 +333,7 @@ export class SwarmNode implements SwarmBackend {
     this.feed = undefined;
     await this.worker?.stop();
     this.worker = undefined;
-    await this.net?.close();
+    await this.net?.close({ teardown: opts.destroy });
     this.net = undefined;
     const manager = this.manager;
     this.manager = undefined;

@@ -194,12 +194,20 @@ export class NetAgent {
   dnsStats() { return this.dns.stats(); }
   meshStats() { return this.mesh?.stats() ?? []; }
 
-  async close(): Promise<void> {
+  /**
+   * stops serving; `teardown` (the node leaves the swarm) also removes every
+   * overlay, veth and firewall rule this node programmed
+   */
+  async close(opts: { teardown?: boolean } = {}): Promise<void> {
     this.closed = true;
     clearTimeout(this.retry);
     await this.ready.catch(() => undefined);
     await this.mesh?.close();
     await this.dns.close();
+    if (opts.teardown && this.driver) {
+      const d = await this.drv().catch(() => undefined);
+      for (const n of (await d?.networks().catch(() => [])) ?? []) await d!.removeNetwork(n.vni).catch((err) => log.warn({ err, vni: n.vni }, 'overlay teardown failed'));
+    }
     await this.driver?.close();
   }
 }

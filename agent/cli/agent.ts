@@ -44,7 +44,7 @@ export async function runAgent(opts: AgentOptions): Promise<{ close(): Promise<v
   await node.start();
   const api = new ApiServer({ backend: node, dockerHost: opts.dockerHost });
   await api.listenUnix(opts.apiSocket);
-  const metrics = new Metrics(() => node.managerPlane);
+  const metrics = new Metrics(() => node.managerPlane, () => node.dataPlane);
   const m = splitHostPort(opts.metricsAddr, 9323);
   const metricsPort = await metrics.listen(m.host, m.port);
   log.info({ socket: opts.apiSocket, stateDir: opts.stateDir, metricsPort }, 'shoal agent ready');

@@ -19,6 +19,7 @@ import { LeaderWork } from './ha/leader-work.js';
 import type { EtcdPlane } from './ha/plane.js';
 import { ManagerRoles, quorumGuard } from './ha/roles.js';
 import { EmbeddedStore } from './store/embedded.js';
+import { configureDataKey } from './secrets/datakey.js';
 import type { Store } from './store/types.js';
 
 function readCA(dir: string): RootCA {
@@ -142,6 +143,7 @@ export class Manager implements ControlPlane {
 
   /** a manager on an etcd plane (its CA files written by the caller: init creates, join fetches from etcd) */
   static async openEtcd(stateDir: string, plane: EtcdPlane): Promise<Manager> {
+    configureDataKey(plane.store, stateDir);
     return new Manager(plane.store, readCA(join(stateDir, 'ca')), plane);
   }
 
@@ -163,7 +165,9 @@ export class Manager implements ControlPlane {
   static async open(stateDir: string, create = false): Promise<Manager> {
     const caDir = join(stateDir, 'ca');
     const ca = create ? await Manager.createCA(stateDir) : readCA(caDir);
-    return new Manager(await EmbeddedStore.open(stateDir), ca);
+    const store = await EmbeddedStore.open(stateDir);
+    configureDataKey(store, stateDir);
+    return new Manager(store, ca);
   }
 
   /** writes the cluster object and the first manager's node object */

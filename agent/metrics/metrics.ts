@@ -7,6 +7,16 @@ import client from 'prom-client';
 import type { Store } from '../manager/store/types.js';
 import { isLive } from '../common/taskstate.js';
 import { replicas, serviceMode } from '../manager/orchestrator/tasks.js';
+import type { DnsStats } from '../../netd/dns/index.js';
+import type { PortStatsSnapshot } from '../../lb/index.js';
+import { registerDnsMetrics } from './dns.js';
+import { registerMeshMetrics } from './mesh.js';
+
+/** what a node's data plane lends the metrics at scrape time */
+export interface DataPlaneSource {
+  dnsStats(): DnsStats;
+  meshStats(): PortStatsSnapshot[];
+}
 
 /** what a manager lends the metrics at scrape time */
 export interface ControlPlaneSource {
@@ -23,8 +33,10 @@ export class Metrics {
   private unwatch?: () => void;
   private followTimer?: NodeJS.Timeout;
 
-  constructor(private source: () => ControlPlaneSource | undefined) {
+  constructor(private source: () => ControlPlaneSource | undefined, dataPlane: () => DataPlaneSource | undefined = () => undefined) {
     client.collectDefaultMetrics({ register: this.registry, prefix: 'shoal_' });
+    registerDnsMetrics(this.registry, () => dataPlane()?.dnsStats());
+    registerMeshMetrics(this.registry, () => dataPlane()?.meshStats() ?? []);
     // prom-client's *_total gauges break the naming rules promtool checks (the un-suffixed gauges stay)
     for (const name of ['active_handles_total', 'active_requests_total', 'active_resources_total']) this.registry.removeSingleMetric(`shoal_nodejs_${name}`);
     const r = [this.registry];

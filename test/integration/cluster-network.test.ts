@@ -77,3 +77,12 @@ test.serial('the routing mesh answers on every host, whichever host runs the rep
     t.is(r.stdout.trim(), 'hello from busybox:1');
   }
 });
+
+test.serial('a node that leaves the swarm takes its overlays, veths and rules with it', async (t) => {
+  const host = c.lab.hosts[2];
+  const links = async () => (await c.lab.exec(host, ['ip', '-br', 'link'])).stdout.split('\n').filter((l) => /^sh[bvc]/.test(l));
+  t.true((await links()).length > 0, 'the worker serves overlays before it leaves');
+  await ok(['swarm', 'leave'], agents[2]);
+  t.deepEqual(await links(), []);
+  t.notRegex((await c.lab.exec(host, ['/usr/sbin/nft', 'list', 'tables'])).stdout, /shoal/);
+});
