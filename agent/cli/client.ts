@@ -10,6 +10,19 @@ function client(host: string | undefined): Docker {
   return u.protocol === 'unix:' ? new Docker({ socketPath: u.pathname }) : new Docker({ host: u.hostname, port: Number(u.port) });
 }
 
+/** prints rows as an aligned table (header first), or as JSON lines with --format json */
+function print(rows: Record<string, string>[], columns: string[], format: string): void {
+  if (format === 'json') {
+    for (const r of rows) process.stdout.write(JSON.stringify(r) + '\n');
+    return;
+  }
+  if (format !== 'table') throw new Error(`unknown format ${format}: use table or json`);
+  const widths = columns.map((c) => Math.max(c.length, ...rows.map((r) => (r[c] ?? '').length)));
+  const line = (cells: string[]) => cells.map((x, i) => (i === cells.length - 1 ? x : x.padEnd(widths[i] + 3))).join('').trimEnd() + '\n';
+  process.stdout.write(line(columns));
+  for (const r of rows) process.stdout.write(line(columns.map((c) => r[c] ?? '')));
+}
+
 export function clientCommands(program: Command): void {
   program.option('-H, --host <url>', 'agent API address (default $DOCKER_HOST or the local socket)');
 
@@ -26,7 +39,37 @@ export function clientCommands(program: Command): void {
       process.stdout.write(`Swarm initialized: current node (${id}) is now a manager (default strategy ${o.strategy}).\n`);
     });
 
+  const node = program.command('node').description('inspect nodes');
+  node.command('ls')
+    .description('list the swarm\'s nodes')
+    .option('--format <format>', 'table or json', 'table')
+    .action(async (o) => {
+      const d = client(program.opts().host);
+      const self = ((await d.info()) as { Swarm?: { NodeID?: string } }).Swarm?.NodeID;
+      const nodes = (await d.listNodes()) as { ID: string; Description: { Hostname: string; Engine: { EngineVersion: string } }; Status: { State: string; Addr: string }; Spec: { Availability: string; Role: string }; ManagerStatus?: { Leader?: boolean; Reachability: string } }[];
+      nodes.sort((a, b) => a.Description.Hostname.localeCompare(b.Description.Hostname));
+      print(nodes.map((n) => ({
+        ID: n.ID + (n.ID === self ? ' *' : ''), HOSTNAME: n.Description.Hostname, ADDRESS: n.Status.Addr, STATUS: n.Status.State,
+        AVAILABILITY: n.Spec.Availability, ROLE: n.Spec.Role, 'MANAGER STATUS': n.ManagerStatus ? (n.ManagerStatus.Leader ? 'leader' : n.ManagerStatus.Reachability) : '',
+      })), ['ID', 'HOSTNAME', 'ADDRESS', 'STATUS', 'AVAILABILITY', 'ROLE', 'MANAGER STATUS'], o.format);
+    });
+
   const service = program.command('service').description('inspect services');
+  service.command('ls')
+    .description('list services with running/desired tasks and the strategy that places them')
+    .option('--format <format>', 'table or json', 'table')
+    .action(async (o) => {
+      const d = client(program.opts().host);
+      const services = (await d.listServices({ status: true } as object)) as { ID: string; Spec: { Name: string; Labels?: Record<string, string>; Mode: { Global?: object }; TaskTemplate: { ContainerSpec: { Image: string } } }; ServiceStatus?: { RunningTasks: number; DesiredTasks: number }; UpdateStatus?: { State: string } }[];
+      const cluster = (await d.swarmInspect().catch(() => undefined)) as { Spec?: { Labels?: Record<string, string> } } | undefined;
+      services.sort((a, b) => a.Spec.Name.localeCompare(b.Spec.Name));
+      print(services.map((s) => ({
+        ID: s.ID.slice(0, 12), NAME: s.Spec.Name, MODE: s.Spec.Mode.Global ? 'global' : 'replicated',
+        TASKS: `${s.ServiceStatus?.RunningTasks ?? 0}/${s.ServiceStatus?.DesiredTasks ?? 0}`,
+        STRATEGY: s.Spec.Labels?.['shoal.strategy'] ?? cluster?.Spec?.Labels?.['shoal.strategy'] ?? 'spread',
+        UPDATE: s.UpdateStatus?.State ?? '', IMAGE: s.Spec.TaskTemplate.ContainerSpec.Image,
+      })), ['ID', 'NAME', 'MODE', 'TASKS', 'STRATEGY', 'UPDATE', 'IMAGE'], o.format);
+    });
   service.command('wait <service>')
     .description('wait until every task of a service runs the current spec')
     .option('--timeout <seconds>', 'give up after this long', '120')

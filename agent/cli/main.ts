@@ -5,7 +5,7 @@
 import { Command, Option } from 'commander';
 import { AGENT_DEFAULTS, runAgent } from './agent.js';
 import { clientCommands } from './client.js';
-import { logger } from '../common/log.js';
+import { LOG_LEVELS, logger, setLogLevel } from '../common/log.js';
 import { VERSION } from '../common/version.js';
 
 const log = logger('cli');
@@ -23,7 +23,9 @@ program.command('agent')
   .addOption(new Option('--data-plane <mode>', 'run overlays, service DNS, VIPs and the routing mesh').choices(['on', 'off']).default('on'))
   .option('--store <store>', 'cluster state of a swarm this node initializes: embedded (single manager), etcd (an etcd member this agent runs; managers can be added) or etcd://host:port[,…] (an external etcd cluster)', AGENT_DEFAULTS.store)
   .option('--etcd-bin <path>', 'etcd binary for --store etcd (Debian package etcd-server)', AGENT_DEFAULTS.etcdBin)
+  .addOption(new Option('--log-level <level>', 'log level (JSON lines on stderr)').choices(LOG_LEVELS).default(process.env.SHOAL_LOG_LEVEL ?? 'info'))
   .action(async (o) => {
+    setLogLevel(o.logLevel);
     const agent = await runAgent(o);
     const shutdown = (sig: string) => {
       log.info({ sig }, 'shutting down');
