@@ -2,10 +2,9 @@
 // compare-and-set on Version.Index, revisions and the watch stream. Durable
 // backends (embedded.ts) subclass it and persist each batch before it is
 // acknowledged. Objects read outside a transaction are shared: read-only.
-import { ShoalError, conflict, notFound, outOfSequence } from '../../common/errors.js';
-import { nowIso } from '../../common/ids.js';
 import type { Kind, KindMap, Task } from '../../common/types.js';
 import type { Action, Change, ReadView, Store, WriteTx } from './types.js';
+import { StoreTx } from './tx.js';
 
 export const KINDS: Kind[] = ['cluster', 'nodes', 'services', 'tasks', 'networks', 'secrets', 'configs'];
 
@@ -40,7 +39,7 @@ export class MemoryStore implements Store {
   }
 
   async update<T>(fn: (tx: WriteTx) => T): Promise<T> {
-    const tx = new Tx(this, this._revision);
+    const tx = new StoreTx(this, this._revision + 1);
     const result = fn(tx);
     if (tx.pending.size === 0) return result;
     const changes = this.apply(tx);
@@ -65,7 +64,7 @@ export class MemoryStore implements Store {
     }
   }
 
-  private apply(tx: Tx): Change[] {
+  private apply(tx: StoreTx): Change[] {
     const changes: Change[] = [];
     for (const [key, op] of tx.pending) {
       const kind = key.slice(0, key.indexOf('/')) as Kind;
@@ -120,75 +119,6 @@ function addTo(m: Map<string, Set<string>>, key: string, id: string): void {
   let s = m.get(key);
   if (!s) m.set(key, (s = new Set()));
   s.add(id);
-}
-
-type PendingOp = { action: 'create' | 'update'; object: KindMap[Kind] } | { action: 'remove'; id: string };
-
-/** A transaction: reads see its own writes; objects it hands out are private copies. */
-class Tx implements WriteTx {
-  readonly pending = new Map<string, PendingOp>();
-
-  constructor(private store: MemoryStore, private baseRevision: number) {}
-
-  get<K extends Kind>(kind: K, id: string): KindMap[K] | undefined {
-    const op = this.pending.get(`${kind}/${id}`);
-    if (op) return op.action === 'remove' ? undefined : (structuredClone(op.object) as KindMap[K]);
-    const o = this.store.get(kind, id);
-    return o && structuredClone(o);
-  }
-
-  list<K extends Kind>(kind: K, filter?: (o: KindMap[K]) => boolean): KindMap[K][] {
-    const seen = new Set<string>();
-    const out: KindMap[K][] = [];
-    for (const [key, op] of this.pending) {
-      if (!key.startsWith(`${kind}/`)) continue;
-      seen.add(key);
-      if (op.action !== 'remove' && (!filter || filter(op.object as KindMap[K]))) out.push(structuredClone(op.object) as KindMap[K]);
-    }
-    for (const o of this.store.list(kind, filter)) if (!seen.has(`${kind}/${o.ID}`)) out.push(structuredClone(o));
-    return out;
-  }
-
-  byIndex(kind: 'tasks', index: 'service' | 'node', value: string): Task[] {
-    const field = index === 'service' ? 'ServiceID' : 'NodeID';
-    return this.list(kind, (t) => t[field] === value);
-  }
-
-  create<K extends Kind>(kind: K, obj: KindMap[K]): KindMap[K] {
-    if (!obj.ID) throw new ShoalError('internal', `create ${kind}: object without ID`);
-    if (this.get(kind, obj.ID)) throw conflict(`${kind} ${obj.ID} already exists`);
-    const now = nowIso();
-    const copy = structuredClone(obj);
-    copy.CreatedAt ||= now;
-    copy.UpdatedAt = now;
-    copy.Version = { Index: this.baseRevision + 1 };
-    const key = `${kind}/${obj.ID}`;
-    const prev = this.pending.get(key);
-    this.pending.set(key, { action: prev?.action === 'remove' ? 'update' : 'create', object: copy });
-    return structuredClone(copy);
-  }
-
-  update<K extends Kind>(kind: K, obj: KindMap[K], expectVersion?: number): KindMap[K] {
-    const key = `${kind}/${obj.ID}`;
-    const current = this.pending.get(key);
-    const stored = current ? (current.action === 'remove' ? undefined : current.object) : this.store.get(kind, obj.ID);
-    if (!stored) throw notFound(`${kind} ${obj.ID} not found`);
-    if (expectVersion !== undefined && stored.Version.Index !== expectVersion) throw outOfSequence();
-    const copy = structuredClone(obj);
-    copy.CreatedAt = stored.CreatedAt;
-    copy.UpdatedAt = nowIso();
-    copy.Version = { ...stored.Version };
-    this.pending.set(key, { action: current?.action === 'create' ? 'create' : 'update', object: copy });
-    return structuredClone(copy);
-  }
-
-  remove(kind: Kind, id: string): void {
-    const key = `${kind}/${id}`;
-    const current = this.pending.get(key);
-    if (current?.action === 'create') { this.pending.delete(key); return; }
-    if (!current && !this.store.get(kind, id)) throw notFound(`${kind} ${id} not found`);
-    this.pending.set(key, { action: 'remove', id });
-  }
 }
 
 /** read-only view over the store, for code that must not write */
