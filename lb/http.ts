@@ -76,7 +76,7 @@ export class HttpListener extends Listener {
     this.proxy.on('proxyReq', (proxyReq, _req, _res, options) => this.onProxyReq(proxyReq, options));
   }
 
-  protected bind(): Promise<void> {
+  protected async bind(): Promise<void> {
     const o = this.opts;
     const server = http.createServer(
       {
@@ -99,15 +99,7 @@ export class HttpListener extends Listener {
       });
     });
     server.on('upgrade', (req, socket, head) => this.onUpgrade(req, socket as net.Socket, head));
-    return new Promise((resolve, reject) => {
-      server.once('error', reject);
-      server.listen({ port: this.cfg.port.publishedPort, host: o.bindHost }, () => {
-        server.removeListener('error', reject);
-        server.on('error', () => {});
-        this.server = server;
-        resolve();
-      });
-    });
+    this.server = await this.listenOn(server);
   }
 
   protected unbind(destroy: boolean): Promise<void> {

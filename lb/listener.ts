@@ -3,6 +3,7 @@
 // status, stats, and taking backend-set updates without touching open
 // connections. tcp.ts, udp.ts and http.ts fill in the sockets.
 
+import type net from 'node:net';
 import { BackendPool } from './backends.js';
 import { PortStats, type PortStatsSnapshot } from './stats.js';
 import type { MeshPort, PortStatus, ResolvedOptions, MeshService } from './types.js';
@@ -41,6 +42,18 @@ export abstract class Listener {
   abstract readonly kind: ListenerKind;
   /** bind the port once; reject on failure, leaving nothing bound */
   protected abstract bind(): Promise<void>;
+
+  /** binds a server to this listener's published port; later errors are the listener's to report, never fatal */
+  protected listenOn<S extends net.Server>(server: S): Promise<S> {
+    return new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen({ port: this.cfg.port.publishedPort, host: this.opts.bindHost }, () => {
+        server.removeListener('error', reject);
+        server.on('error', () => {});
+        resolve(server);
+      });
+    });
+  }
   /** stop accepting; with destroy, also cut open connections/flows */
   protected abstract unbind(destroy: boolean): Promise<void>;
 

@@ -21,18 +21,10 @@ export class TcpListener extends Listener {
     this.ctx = { pool: this.pool, stats: this.stats, timeoutMs: opts.connectTimeoutMs, sourceAddr: opts.sourceAddr };
   }
 
-  protected bind(): Promise<void> {
+  protected async bind(): Promise<void> {
     const server = net.createServer({ pauseOnConnect: true, allowHalfOpen: true, noDelay: true }, (c) => this.onClient(c));
     server.maxConnections = this.opts.maxConnectionsPerPort;
-    return new Promise((resolve, reject) => {
-      server.once('error', reject);
-      server.listen({ port: this.cfg.port.publishedPort, host: this.opts.bindHost }, () => {
-        server.removeListener('error', reject);
-        server.on('error', () => {});
-        this.server = server;
-        resolve();
-      });
-    });
+    this.server = await this.listenOn(server);
   }
 
   protected unbind(destroy: boolean): Promise<void> {
