@@ -268,7 +268,8 @@ export class SwarmNode implements SwarmBackend {
     let addrs = others();
     for (const deadline = Date.now() + 120_000; Date.now() < deadline;) {
       addrs = others();
-      const still = ha.agentManaged ? await ha.members().then((ms) => ms.some((m) => m.name === nodeId), () => true) : false;
+      const peers = addrs.map((a) => splitHostPort(a, 2377).host);
+      const still = ha.agentManaged ? await ha.isMember(nodeId, peers).catch(() => true) : false;
       if (!still || this.manager !== manager) break;
       await sleep(500);
     }

@@ -197,3 +197,31 @@ test.serial('a partitioned leader can neither write nor lead; the majority goes 
   t.false(names.includes('minority'));
   t.true(names.includes('majority'));
 });
+
+test.serial('demote: refused while it would lose the quorum; then the manager becomes a worker and leaves etcd', async (t) => {
+  const leader = (await c.leader(managers[0]!))!;
+  const [a, b] = managers.filter((m) => m !== leader) as [TestAgent, TestAgent];
+  await c.killHost(a);
+  await waitFor(`${a.hostname} unreachable`, async () => (await c.managerStatus(leader)).get(a.hostname) === 'Unreachable', { timeoutMs: 30_000 });
+  const refused = await leader.docker(['node', 'demote', b.hostname]);
+  t.not(refused.code, 0);
+  t.regex(refused.stderr, /loss of quorum/);
+  t.is((await c.managerStatus(leader)).get(b.hostname), 'Reachable', 'still a manager');
+  await restartHost(a);
+
+  await eventually(leader, ['node', 'demote', b.hostname]);
+  await waitFor(`${b.hostname} a worker`, async () => {
+    const st = await c.managerStatus(leader);
+    return st.get(b.hostname) === '' && st.get(a.hostname) === 'Reachable';
+  }, { timeoutMs: 60_000 });
+  await waitFor(`${b.hostname} refuses manager commands`, async () => /not a swarm manager/.test((await b.docker(['node', 'ls'])).stderr), { timeoutMs: 60_000 });
+  await waitFor(`${b.hostname} ready as a worker`, async () => (await c.ok(leader, ['node', 'ls', '--format', '{{.Hostname}} {{.Status}}'])).includes(`${b.hostname} Ready`), { timeoutMs: 60_000 });
+  // two managers left, both reachable, and the cluster still takes writes
+  const st = await c.managerStatus(leader);
+  t.deepEqual([...st.values()].filter(Boolean).sort(), ['Leader', 'Reachable']);
+  await eventually(a, ['service', 'create', '--detach', '--name', 'after-demote', '--replicas', '0', 'local/busybox:1', 'true']);
+  // promotion is not implemented: refused in words, nothing changes
+  const promote = await leader.docker(['node', 'promote', b.hostname]);
+  t.not(promote.code, 0);
+  t.regex(promote.stderr, /not supported yet/);
+});

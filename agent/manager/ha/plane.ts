@@ -6,7 +6,7 @@
 // (made at `swarm init`, apart from the swarm CA), so worker certificates can
 // never open the store; managers use their member certificate as client
 // certificate. Layout under the state dir: etcd/ (member data, tls, log),
-// etcd-ca/ (etcd CA), etcd/endpoints.json (client URLs known at the last start).
+// etcd-ca/ (etcd CA).
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Etcd3 } from 'etcd3';
@@ -67,6 +67,7 @@ export function etcdInstalled(bin = 'etcd'): boolean {
 
 /** a manager whose linearizable reads have failed for this long has lost the quorum */
 const QUORUM_STALE_MS = 3_000;
+const CALL_TIMEOUT_MS = 3_000;
 
 export class EtcdPlane {
   private election?: LeaderElection;
@@ -92,12 +93,18 @@ export class EtcdPlane {
     });
   }
 
-  /** connects client and store; on failure everything started here is stopped again */
+  /**
+   * connects client and store; on failure everything started here is stopped again. A manager with its
+   * own member talks to that member only: the etcd3 client sends each call to a random endpoint and does
+   * not fail over, so a dead or cut-off peer in the list would fail a share of all calls; a member that
+   * has no quorum refuses linearizable calls itself, which is what a cut-off manager must see.
+   */
   private static async connect(o: PlaneOptions, member: EtcdMember | undefined, endpoints: string[], tls: EtcdTLS | undefined): Promise<EtcdPlane> {
-    const client = etcdClient({ endpoints: [...new Set(endpoints)], tls });
+    // a call to a member whose Raft leader just died hangs until this deadline (etcd drops the forwarded
+    // proposal): 3 s rather than the client's 5 s lets the next attempt reach the new Raft leader sooner
+    const client = etcdClient({ endpoints: member ? [member.clientURL] : endpoints, tls, callTimeoutMs: CALL_TIMEOUT_MS });
     try {
       const store = await EtcdStore.withClient(client, '/shoal/');
-      if (member) writeFileSync(join(EtcdPlane.dir(o), 'endpoints.json'), JSON.stringify(endpoints));
       const plane = new EtcdPlane(o, client, store, member, tls);
       plane.startProbe();
       return plane;
@@ -144,7 +151,7 @@ export class EtcdPlane {
         await EtcdPlane.rescue(o, member, info);
         throw err;
       }
-      plane = await EtcdPlane.connect(o, member, [member.clientURL, ...info.clientURLs], info.cert);
+      plane = await EtcdPlane.connect(o, member, [], info.cert);
     }
     try {
       const { swarmCA, etcdCA } = await plane.getSecrets();
@@ -179,9 +186,7 @@ export class EtcdPlane {
     };
     const member = EtcdPlane.newMember(o, cert);
     await member.start();
-    const known = join(EtcdPlane.dir(o), 'endpoints.json');
-    const endpoints = existsSync(known) ? JSON.parse(readFileSync(known, 'utf8')) as string[] : [];
-    return EtcdPlane.connect(o, member, [member.clientURL, ...endpoints], cert);
+    return EtcdPlane.connect(o, member, [], cert);
   }
 
   get agentManaged(): boolean { return !!this.member; }
@@ -260,6 +265,17 @@ export class EtcdPlane {
     await removeMember(this.client, m.ID);
     log.info({ nodeId }, 'etcd member removed');
     return true;
+  }
+
+  /** whether `nodeId` is still an etcd member, asked of our member or, when it is gone (removed), of these peer IPs */
+  async isMember(nodeId: string, peerIPs: string[]): Promise<boolean> {
+    try {
+      return !!(await findMember(this.client, nodeId));
+    } catch {
+      if (!peerIPs.length || !this.tls) throw new Error('no etcd member to ask');
+      const c = etcdClient({ endpoints: peerIPs.map((ip) => `https://${ip}:${ETCD_CLIENT_PORT}`), tls: this.tls, callTimeoutMs: 2_000 });
+      try { return !!(await findMember(c, nodeId)); } finally { c.close(); }
+    }
   }
 
   /** stops election, store and client; the member is stopped (kept on disk) unless `destroy` */

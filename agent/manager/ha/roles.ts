@@ -5,7 +5,8 @@
 // member when the quorum allows, then its ManagerStatus). It also guards the
 // API's demotions: a store view whose transactions refuse to demote a manager
 // when the remaining members would not form a quorum (swarmkit's check,
-// with its words). Writes go through the term's (fenced) store.
+// with its words), and refuses promotions, which are not implemented yet.
+// Writes go through the term's (fenced) store.
 import { errorMessage } from '../../common/errors.js';
 import { logger } from '../../common/log.js';
 import type { Node } from '../../common/types.js';
@@ -105,6 +106,8 @@ export class ManagerRoles {
 
 class NeedMembers extends Error {}
 
+export const PROMOTE_UNSUPPORTED = 'promoting a worker to manager is not supported yet on shoal: join a new manager with `docker swarm join-token manager` instead';
+
 /** the API's view of the store: demoting a manager must keep the etcd quorum */
 export function quorumGuard(store: Store, plane: EtcdPlane): Store {
   const guardTx = (tx: WriteTx, members: MemberStatus[] | undefined): WriteTx => new Proxy(tx, {
@@ -113,6 +116,7 @@ export function quorumGuard(store: Store, plane: EtcdPlane): Store {
       return (kind: string, obj: Node, expect?: number) => {
         if (kind === 'nodes') {
           const old = target.get('nodes', obj.ID);
+          if (old?.Spec.Role === 'worker' && obj.Spec?.Role === 'manager' && !old.ManagerStatus) throw precondition(PROMOTE_UNSUPPORTED);
           if (old?.Spec.Role === 'manager' && obj.Spec?.Role === 'worker' && old.ManagerStatus) {
             if (!members) throw new NeedMembers();
             const m = members.find((x) => x.name === obj.ID);
