@@ -14,7 +14,8 @@ import type { NodeDescription, Task, TaskStatus } from './common/types.js';
 import { describeNode, dockerClient } from './docker.js';
 import { resolveAdvertise, splitHostPort } from './addr.js';
 import { Manager } from './manager/manager.js';
-import { EtcdPlane, etcdInstalled, ETCD_PACKAGE_HINT, type PlaneOptions, type StoreMode } from './manager/ha/plane.js';
+import type { PlaneOptions } from './manager/ha/plane.js';
+import { etcdInstalled, ETCD_PACKAGE_HINT, type StoreMode } from './manager/ha/store-mode.js';
 import { leaveManagerError, NOT_ENOUGH_MANAGERS } from './manager/ha/quorum.js';
 import { readNodeState, writeNodeState, type NodeState } from './node-state.js';
 import { Worker } from './worker/worker.js';
@@ -24,6 +25,9 @@ import { NetAgent } from '../netd/agent.js';
 import { removeNodeFiles } from './worker/secrets.js';
 
 const log = logger('node');
+
+/** the etcd plane (etcd3 client, certificates: ~25 MiB) is loaded only by managers that use etcd */
+const etcdPlane = async () => (await import('./manager/ha/plane.js')).EtcdPlane;
 
 export interface NodeOptions {
   stateDir: string;
@@ -119,7 +123,7 @@ export class SwarmNode implements SwarmBackend {
       } else {
         try {
           const ca = await Manager.createCA(this.opts.stateDir);
-          manager = await Manager.openEtcd(this.opts.stateDir, await EtcdPlane.init(this.planeOptions(nodeId, adv.host, clusterId, mode), ca));
+          manager = await Manager.openEtcd(this.opts.stateDir, await (await etcdPlane()).init(this.planeOptions(nodeId, adv.host, clusterId, mode), ca));
         } catch (err) {
           rmSync(this.opts.stateDir, { recursive: true, force: true });
           throw err;
@@ -166,7 +170,7 @@ export class SwarmNode implements SwarmBackend {
       if (res.role === 'manager') {
         const mode: StoreMode = res.etcd ? { kind: 'etcd' } : (this.opts.store ?? { kind: 'embedded' });
         if (mode.kind === 'embedded') throw unavailable('this swarm keeps its state in an external etcd: start this agent with --store etcd://host:port[,…] to join it as a manager');
-        const { plane, swarmCA } = await EtcdPlane.join(this.planeOptions(res.nodeId, adv.host, res.etcd?.clusterToken ?? '', mode), res.etcd);
+        const { plane, swarmCA } = await (await etcdPlane()).join(this.planeOptions(res.nodeId, adv.host, res.etcd?.clusterToken ?? '', mode), res.etcd);
         Manager.writeCA(this.opts.stateDir, swarmCA);
         this.state = { ...state, store: mode.kind };
         try {
@@ -218,7 +222,7 @@ export class SwarmNode implements SwarmBackend {
     if (!s.store) return Manager.open(this.opts.stateDir);
     const mode: StoreMode = s.store === 'etcd' ? { kind: 'etcd' } : (this.opts.store ?? { kind: 'embedded' });
     if (mode.kind === 'embedded') throw unavailable('this manager used an external etcd: start the agent with --store etcd://host:port[,…]');
-    return Manager.openEtcd(this.opts.stateDir, await EtcdPlane.resume(this.planeOptions(s.nodeId, s.advertiseAddr, '', mode)));
+    return Manager.openEtcd(this.opts.stateDir, await (await etcdPlane()).resume(this.planeOptions(s.nodeId, s.advertiseAddr, '', mode)));
   }
 
   /** the request's listen address, unless it is the CLI's default and the agent was given one */

@@ -7,7 +7,7 @@ import { logger } from '../common/log.js';
 import { SwarmNode } from '../node.js';
 import { Metrics } from '../metrics/metrics.js';
 import { splitHostPort } from '../addr.js';
-import { parseStoreFlag } from '../manager/ha/plane.js';
+import { parseStoreFlag } from '../manager/ha/store-mode.js';
 
 const log = logger('agent');
 

@@ -18,15 +18,10 @@ import { LeaderElection } from './election.js';
 import { issueEtcdCert, type EtcdCert } from './etcd-certs.js';
 import { addMember, findMember, listMembers, removeMember, type MemberStatus } from './etcd-cluster.js';
 import { EtcdMember } from './etcd-member.js';
+import { ETCD_CLIENT_PORT, ETCD_PACKAGE_HINT, ETCD_PEER_PORT, etcdInstalled, type StoreMode } from './store-mode.js';
 
 const log = logger('ha');
 const SECRETS = '/shoal-secrets/';
-export const ETCD_CLIENT_PORT = 2379;
-export const ETCD_PEER_PORT = 2380;
-export const ETCD_PACKAGE_HINT = 'etcd is not installed on this host (Debian package `etcd-server`, binary /usr/bin/etcd)';
-
-/** what `--store` asked for */
-export type StoreMode = { kind: 'embedded' } | { kind: 'etcd' } | { kind: 'external'; endpoints: string[]; tls?: EtcdTLS };
 
 /** what a manager joining an agent-managed etcd cluster gets in its join response */
 export interface EtcdJoinInfo {
@@ -49,21 +44,6 @@ export interface PlaneOptions {
   etcdBin?: string;
 }
 
-export function parseStoreFlag(v: string | undefined): StoreMode {
-  if (!v || v === 'embedded') return { kind: 'embedded' };
-  if (v === 'etcd') return { kind: 'etcd' };
-  if (v.startsWith('etcd://')) {
-    const endpoints = v.slice('etcd://'.length).split(',').filter(Boolean).map((h) => `http://${h}`);
-    if (!endpoints.length) throw invalid('--store etcd:// needs at least one host:port');
-    return { kind: 'external', endpoints };
-  }
-  throw invalid(`--store must be embedded, etcd or etcd://host:port[,…]; got ${v}`);
-}
-
-export function etcdInstalled(bin = 'etcd'): boolean {
-  if (bin.includes('/')) return existsSync(bin);
-  return (process.env.PATH ?? '/usr/bin').split(':').some((d) => existsSync(join(d, bin)));
-}
 
 /** a manager whose linearizable reads have failed for this long has lost the quorum */
 const QUORUM_STALE_MS = 3_000;
