@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { DnsServer, ServiceRecords } from '../../netd/dns/index.js';
+import { freePort } from '../helpers/net.js';
 
 export interface DnsBenchFigures {
   server: string;
@@ -44,13 +45,6 @@ function buildNames() {
   return { hosts, queries, services, tasks };
 }
 
-async function freePort(): Promise<number> {
-  const s = dgram.createSocket('udp4');
-  await new Promise<void>((r) => s.bind(0, '127.0.0.1', () => r()));
-  const p = s.address().port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return p;
-}
 
 /** Wait until something on 127.0.0.1:port answers a query (bounded). */
 async function waitForDns(port: number, deadlineMs = 5000): Promise<void> {

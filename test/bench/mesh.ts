@@ -10,19 +10,13 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Mesh } from '../../lb/index.js';
+import { freePort } from '../helpers/net.js';
 
 export interface MeshBenchRow { path: string; rps: number; p50Ms: number; p99Ms: number; errors: number; meshCores?: number }
 
 const LO = '127.0.0.1';
 const NGINX = '/usr/sbin/nginx';
 
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, LO, r));
-  const p = (s.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return p;
-}
 
 async function waitPort(port: number, deadlineMs = 5000): Promise<void> {
   const end = Date.now() + deadlineMs;

@@ -3,7 +3,6 @@
 // dies), the deposed leader told at once, and its fenced writes refused.
 import test from 'ava';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, connect, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Etcd3 } from 'etcd3';
@@ -12,6 +11,7 @@ import { LeaderElection } from '../../agent/manager/ha/election.js';
 import { EtcdStore, etcdClient, type Fence } from '../../agent/manager/store/etcd.js';
 import type { Service } from '../../agent/common/types.js';
 import { freePort } from '../helpers/net.js';
+import { relay } from '../helpers/relay.js';
 import { waitFor } from '../helpers/wait.js';
 
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -92,37 +92,17 @@ test('one leader; its lease revoked → the other leads, the deposed one is told
 });
 
 /** a TCP relay whose connections can be cut (a partition between one client and etcd) */
-function relay(target: string): Promise<{ url: string; cut(): void; close(): void }> {
-  const host = target.slice(0, target.lastIndexOf(':'));
-  const port = Number(target.slice(target.lastIndexOf(':') + 1));
-  const socks = new Set<Socket>();
-  let blocked = false;
-  const server: Server = createServer((s) => {
-    if (blocked) { s.destroy(); return; }
-    const up = connect(port, host);
-    socks.add(s); socks.add(up);
-    s.pipe(up).pipe(s);
-    const end = () => { s.destroy(); up.destroy(); socks.delete(s); socks.delete(up); };
-    s.on('error', end); up.on('error', end); s.on('close', end); up.on('close', end);
-  });
-  return new Promise((resolve) => server.listen(0, host, () => resolve({
-    url: `http://${host}:${(server.address() as { port: number }).port}`,
-    cut() { blocked = true; for (const s of socks) s.destroy(); },
-    close() { blocked = true; for (const s of socks) s.destroy(); server.close(); },
-  })));
-}
-
 test("the leader is cut off from etcd → it deposes itself at once, the other is elected, the old fence fails", async (t) => {
   const id = uniq();
   const [prefix, storePrefix] = [`/el-${id}/`, `/st-${id}/`];
   const r = await relay(member.clientURL.replace('http://', ''));
   t.teardown(() => r.close());
-  const a = await candidate('node-a', prefix, storePrefix, r.url);
+  const a = await candidate('node-a', prefix, storePrefix, `http://${r.addr}`);
   await waitFor('a elected', () => a.el.isLeader(), { timeoutMs: 10_000 });
   const b = await candidate('node-b', prefix, storePrefix);
   await waitFor('b observes a', () => b.el.leader() === 'node-a', { timeoutMs: 10_000 });
   const fenceA = a.fence!;
-  r.cut(); // no resign: the lease must expire
+  r.cut(true); // no resign: the lease must expire
   await waitFor('a deposed itself', () => a.deposed.length > 0, { timeoutMs: 10_000 });
   await waitFor('b elected', () => b.el.isLeader(), { timeoutMs: 15_000 });
   t.is(b.el.leader(), 'node-b');

@@ -4,13 +4,13 @@
 // the watch's revision was compacted away.
 import test from 'ava';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, connect, type Socket, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EtcdMember } from '../../agent/manager/ha/etcd-member.js';
 import { EtcdStore } from '../../agent/manager/store/etcd.js';
 import type { Service, Task } from '../../agent/common/types.js';
 import { freePort } from '../helpers/net.js';
+import { relay } from '../helpers/relay.js';
 import { waitFor } from '../helpers/wait.js';
 
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -171,26 +171,6 @@ test('the watch resumes after etcd crashes and the supervisor restarts it', asyn
   await waitFor('b sees the removal', () => !b.get('services', 'before'), { timeoutMs: 10_000 });
   t.deepEqual(seen, ['create:before', 'create:after', 'remove:before']);
 });
-
-/** a TCP relay that can cut and refuse connections */
-function relay(target: string): Promise<{ addr: string; cut(on: boolean): void; close(): void }> {
-  const [host, port] = [target.slice(0, target.lastIndexOf(':')), Number(target.slice(target.lastIndexOf(':') + 1))];
-  const socks = new Set<Socket>();
-  let blocked = false;
-  const server: Server = createServer((s) => {
-    if (blocked) { s.destroy(); return; }
-    const up = connect(port, host);
-    socks.add(s); socks.add(up);
-    s.pipe(up).pipe(s);
-    const end = () => { s.destroy(); up.destroy(); socks.delete(s); socks.delete(up); };
-    s.on('error', end); up.on('error', end); s.on('close', end); up.on('close', end);
-  });
-  return new Promise((resolve) => server.listen(0, host, () => resolve({
-    addr: `${host}:${(server.address() as { port: number }).port}`,
-    cut(on: boolean) { blocked = on; if (on) for (const s of socks) s.destroy(); },
-    close() { blocked = true; for (const s of socks) s.destroy(); server.close(); },
-  })));
-}
 
 test('a watch whose revision was compacted reloads the mirror and delivers the difference', async (t) => {
   const prefix = uniquePrefix();

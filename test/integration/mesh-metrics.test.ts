@@ -12,16 +12,10 @@ import { join } from 'node:path';
 import client from 'prom-client';
 import { Mesh } from '../../lb/index.js';
 import { registerMeshMetrics } from '../../agent/metrics/mesh.js';
+import { freePort } from '../helpers/net.js';
 
 const LO = '127.0.0.1';
 
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, LO, r));
-  const p = (s.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return p;
-}
 
 const get = (port: number) =>
   new Promise<string>((resolve, reject) => {

@@ -9,16 +9,10 @@ import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { Mesh, type MeshOptions, type MeshService } from '../../lb/index.js';
+import { freePort } from '../helpers/net.js';
 
 const LO = '127.0.0.1';
 
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, LO, r));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 async function until(what: string, cond: () => boolean, ms = 15_000): Promise<void> {
   const end = Date.now() + ms;

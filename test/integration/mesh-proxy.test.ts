@@ -7,16 +7,10 @@ import dgram from 'node:dgram';
 import http from 'node:http';
 import net from 'node:net';
 import { Mesh, parseProxyHeader, type MeshService, type MeshPort } from '../../lb/index.js';
+import { freePort } from '../helpers/net.js';
 
 const LO = '127.0.0.1';
 
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, LO, r));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 interface HttpBackend { name: string; addr: string; hits: number; server: http.Server }
 
