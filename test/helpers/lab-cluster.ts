@@ -11,6 +11,8 @@ export interface LabCluster {
   lab: Lab;
   agents: TestAgent[];
   manager: TestAgent;
+  /** each host's metrics endpoint (host:port on its lab address), reachable from inside any lab host */
+  metricsTargets: string[];
   /** docker CLI against the manager; rejects on a non-zero exit */
   ok(args: string[], agent?: TestAgent): Promise<string>;
   /** running task containers of a service on one agent's node */
@@ -29,7 +31,7 @@ export async function createLabCluster(n: number, managers = 1): Promise<LabClus
   };
   try {
     for (const [i, h] of lab.hosts.entries()) {
-      agents.push(await startAgent(`n${i + 1}`, ['--listen-addr', `${h.addr}:2377`, '--advertise-addr', h.addr], { netns: h.name }));
+      agents.push(await startAgent(`n${i + 1}`, ['--listen-addr', `${h.addr}:2377`, '--advertise-addr', h.addr, '--metrics-addr', `${h.addr}:9323`], { netns: h.name }));
     }
     const ok = async (args: string[], agent = agents[0]) => {
       const r = await agent.docker(args);
@@ -43,7 +45,7 @@ export async function createLabCluster(n: number, managers = 1): Promise<LabClus
     for (const [i, w] of agents.slice(1).entries()) await ok(['swarm', 'join', '--token', i + 1 < managers ? token : workerToken, addr], w);
     await waitFor(`${n} ready nodes`, async () => (await ok(['node', 'ls', '--format', '{{.Status}}'])).split('\n').filter((l) => l === 'Ready').length === n, { timeoutMs: 30_000 });
     return {
-      lab, agents, manager: agents[0], ok, destroy,
+      lab, agents, manager: agents[0], ok, destroy, metricsTargets: lab.hosts.map((h) => `${h.addr}:9323`),
       async containersOf(agent, service) {
         const r = await hostDocker(['ps', '-q', '--filter', `label=com.docker.swarm.node.id=${agent.nodeId()}`, '--filter', `label=com.docker.swarm.service.name=${service}`]);
         return r.stdout.split('\n').filter(Boolean);
