@@ -1,5 +1,7 @@
 // Owns this node's swarm membership and lifecycle: init, join, resume after a
-// restart, leave, and a manager's demotion to worker. It runs the manager (on
+// restart, leave, a manager's demotion to worker, and `swarm init
+// --force-new-cluster` (an etcd manager's recovery from a lost quorum). It
+// runs the manager (on
 // managers: on the embedded store, or on etcd — an agent-managed member or an
 // external cluster, see manager/ha/plane.ts) and the worker (always: fed
 // in-process on an embedded manager, through a session with the leader
@@ -107,6 +109,7 @@ export class SwarmNode implements SwarmBackend {
 
   async init(req: SwarmInitRequest): Promise<string> {
     return this.exclusive(async () => {
+      if (this.state && req.ForceNewCluster && this.state.role === 'manager') return this.forceNewCluster(this.state);
       if (this.state) throw unavailable(ALREADY_IN_SWARM);
       const listen = this.listenAddr(req.ListenAddr);
       const adv = resolveAdvertise(req.AdvertiseAddr || this.opts.advertiseAddr, listen.host, listen.port);
@@ -210,6 +213,29 @@ export class SwarmNode implements SwarmBackend {
       this.state = undefined;
       log.info({ nodeId }, 'left the swarm');
     });
+  }
+
+  /**
+   * `swarm init --force-new-cluster` on a manager: its etcd member restarts as a one-member cluster with
+   * all the data (etcd's --force-new-cluster); the other managers stay as nodes, shown Unreachable, and
+   * this one is elected. Task containers keep running (the worker is stopped and started, not reset).
+   */
+  private async forceNewCluster(s: NodeState): Promise<string> {
+    if (!s.store) return s.nodeId; // the embedded store has one manager: it is its own quorum
+    if (s.store !== 'etcd') throw unavailable('this manager uses an external etcd: restore that cluster\'s quorum with etcd\'s own tools');
+    log.warn({ nodeId: s.nodeId }, 'forcing a new cluster: this etcd member becomes the only one');
+    await this.stopLocal();
+    try {
+      const plane = await (await etcdPlane()).resume(this.planeOptions(s.nodeId, s.advertiseAddr, '', { kind: 'etcd' }), { forceNewCluster: true });
+      await this.startManager(await Manager.openEtcd(this.opts.stateDir, plane));
+    } catch (err) {
+      log.error({ err: errorMessage(err) }, 'force-new-cluster failed; resuming as before');
+      if (!this.manager) await this.startManager(await this.openManager(s)).catch(() => undefined);
+      await this.startWorker();
+      throw err;
+    }
+    await this.startWorker();
+    return s.nodeId;
   }
 
   private planeOptions(nodeId: string, ip: string, clusterId: string, mode: StoreMode): PlaneOptions {

@@ -1,7 +1,8 @@
 // Owns the local etcd member a manager runs: its command line (data dir under
 // the state dir, client and peer URLs, peer and client TLS from the swarm CA),
 // starting it as a new single-member cluster or as a joiner of an existing
-// one, waiting until it answers, restarting it when it crashes (with backoff)
+// one (or, once, as a one-member cluster from its data: --force-new-cluster),
+// waiting until it answers, restarting it when it crashes (with backoff)
 // and stopping it when the manager leaves. A member left running by a
 // previous agent (kill -9 of the agent) is found by its pid file and ended
 // before a new one starts on the same data dir.
@@ -35,7 +36,7 @@ export interface EtcdMemberOptions {
   readyTimeoutMs?: number;
 }
 
-type Mode = { state: 'new'; initialCluster: string } | { state: 'existing'; initialCluster: string } | { state: 'restart' };
+type Mode = { state: 'new'; initialCluster: string } | { state: 'existing'; initialCluster: string } | { state: 'restart'; forceNewCluster?: boolean };
 
 export class EtcdMember {
   readonly clientURL: string;
@@ -73,6 +74,15 @@ export class EtcdMember {
   start(): Promise<void> {
     if (!this.initialized()) throw new Error(`no etcd member data under ${this.dataDir}`);
     return this.launch({ state: 'restart' });
+  }
+
+  /**
+   * restarts a member from its data dir as a one-member cluster (etcd's --force-new-cluster: the data is
+   * kept, every other member is dropped); a later restart is an ordinary one
+   */
+  forceNewCluster(): Promise<void> {
+    if (!this.initialized()) throw new Error(`no etcd member data under ${this.dataDir}`);
+    return this.launch({ state: 'restart', forceNewCluster: true });
   }
 
   /** an etcd client talking to this member only */
@@ -147,6 +157,7 @@ export class EtcdMember {
     if (this.mode && this.mode.state !== 'restart') {
       a.push('--initial-cluster', this.mode.initialCluster, '--initial-cluster-state', this.mode.state);
     }
+    if (this.mode?.state === 'restart' && this.mode.forceNewCluster) a.push('--force-new-cluster');
     if (o.tls) {
       const ca = join(tlsDir, 'ca.pem'), cert = join(tlsDir, 'member.pem'), key = join(tlsDir, 'member-key.pem');
       a.push('--client-cert-auth', '--trusted-ca-file', ca, '--cert-file', cert, '--key-file', key,
@@ -200,6 +211,15 @@ export class EtcdMember {
   }
 
   private async waitReady(): Promise<void> {
+    try {
+      await this.waitReadyOnce();
+    } finally {
+      // --force-new-cluster once: a crash after it restarts the member as it now is
+      if (this.mode?.state === 'restart') this.mode = { state: 'restart' };
+    }
+  }
+
+  private async waitReadyOnce(): Promise<void> {
     const deadline = Date.now() + (this.opts.readyTimeoutMs ?? 30_000);
     for (;;) {
       // a fresh client each try: a failed one keeps its circuit open for seconds

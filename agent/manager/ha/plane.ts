@@ -157,15 +157,16 @@ export class EtcdPlane {
     }
   }
 
-  /** agent restart: the member from its data dir (or the external cluster) */
-  static async resume(o: PlaneOptions): Promise<EtcdPlane> {
+  /** agent restart: the member from its data dir (or the external cluster); `forceNewCluster` restarts it as a one-member cluster */
+  static async resume(o: PlaneOptions, opts: { forceNewCluster?: boolean } = {}): Promise<EtcdPlane> {
     if (o.mode.kind === 'external') return EtcdPlane.connect(o, undefined, o.mode.endpoints, o.mode.tls);
     const tlsDir = join(EtcdPlane.dir(o), 'tls');
     const cert: EtcdCert = {
       caPem: readFileSync(join(tlsDir, 'ca.pem'), 'utf8'), certPem: readFileSync(join(tlsDir, 'member.pem'), 'utf8'), keyPem: readFileSync(join(tlsDir, 'member-key.pem'), 'utf8'),
     };
     const member = EtcdPlane.newMember(o, cert);
-    await member.start();
+    if (opts.forceNewCluster) await member.forceNewCluster();
+    else await member.start();
     return EtcdPlane.connect(o, member, [], cert);
   }
 

