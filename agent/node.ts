@@ -1,9 +1,9 @@
 // Owns this node's swarm membership and lifecycle: init, join, resume after a
 // restart, leave, a manager's demotion to worker, and `swarm init
 // --force-new-cluster` (an etcd manager's recovery from a lost quorum). It
-// runs the manager (on
-// managers: on the embedded store, or on etcd — an agent-managed member or an
-// external cluster, see manager/ha/plane.ts) and the worker (always: fed
+// runs the manager (on managers: on the embedded store, or on etcd — an
+// agent-managed member or an external cluster, see manager/ha/plane.ts) and
+// the worker (always: fed
 // in-process on an embedded manager, through a session with the leader
 // everywhere else), and is the SwarmBackend the Docker API server talks to.
 import { rmSync } from 'node:fs';
