@@ -25,6 +25,7 @@ import { joinSwarm, loadCerts, saveCerts } from './worker/join.js';
 import { ManagerSession } from './worker/session.js';
 import { NetAgent } from '../netd/agent.js';
 import { removeNodeFiles } from './worker/secrets.js';
+import type { SessionMessage } from './common/protocol.js';
 
 const log = logger('node');
 
@@ -220,6 +221,39 @@ export class SwarmNode implements SwarmBackend {
    * all the data (etcd's --force-new-cluster); the other managers stay as nodes, shown Unreachable, and
    * this one is elected. Task containers keep running (the worker is stopped and started, not reset).
    */
+  /**
+   * `docker node promote` reached this worker: start the etcd member the
+   * leader added, take the manager certificate, and run as a manager — the
+   * task containers keep running (the worker is stopped and started again,
+   * adopting them). On failure the node stays a worker; the leader undoes the
+   * promotion when the member never comes up.
+   */
+  private async promote(m: Extract<SessionMessage, { type: 'promote' }>): Promise<void> {
+    return this.exclusive(async () => {
+      const s = this.state;
+      if (!s || s.role !== 'worker') return;
+      if (!etcdInstalled(this.opts.etcdBin)) throw new Error(ETCD_PACKAGE_HINT);
+      const { plane, swarmCA } = await (await etcdPlane()).join(this.planeOptions(s.nodeId, s.advertiseAddr, m.etcd.clusterToken, { kind: 'etcd' }), m.etcd);
+      await this.stopLocal();
+      const tls = loadCerts(this.opts.stateDir)!;
+      try {
+        Manager.writeCA(this.opts.stateDir, swarmCA);
+        saveCerts(this.opts.stateDir, { keyPem: m.keyPem, certPem: m.certPem, caPem: tls.caPem });
+        this.state = { ...s, role: 'manager', store: 'etcd' };
+        await this.startManager(await Manager.openEtcd(this.opts.stateDir, plane));
+        writeNodeState(this.opts.stateDir, this.state);
+      } catch (err) {
+        saveCerts(this.opts.stateDir, tls);
+        this.state = s;
+        await plane.close({ destroy: true }).catch(() => undefined);
+        await this.startWorker();
+        throw err;
+      }
+      await this.startWorker();
+      log.info({ nodeId: s.nodeId }, 'promoted to manager');
+    });
+  }
+
   private async forceNewCluster(s: NodeState): Promise<string> {
     if (!s.store) return s.nodeId; // the embedded store has one manager: it is its own quorum
     if (s.store !== 'etcd') throw unavailable('this manager uses an external etcd: restore that cluster\'s quorum with etcd\'s own tools');
@@ -351,6 +385,7 @@ export class SwarmNode implements SwarmBackend {
       describe: () => this.description ? Promise.resolve(this.description) : this.describe(),
       onAssignments: apply,
       onNetMap: net && ((m) => net.setNetMap(m)),
+      onPromote: (m) => void this.promote(m).catch((err) => log.error({ err: errorMessage(err) }, 'promotion failed')),
       onManagers: (addrs) => {
         if (this.state && addrs.join() !== (this.state.managers ?? []).join()) writeNodeState(this.opts.stateDir, (this.state = { ...this.state, managers: addrs }));
       },

@@ -69,7 +69,9 @@ export type SessionMessage =
   | { type: 'logs'; request: LogsRequest }
   | { type: 'logs-cancel'; id: string }
   /** sent before an assignments set: the secrets and configs its tasks use, nothing else */
-  | { type: 'files'; files: AssignedFiles };
+  | { type: 'files'; files: AssignedFiles }
+  /** `docker node promote`: the worker becomes a manager with this certificate and etcd member */
+  | { type: 'promote'; certPem: string; keyPem: string; etcd: NonNullable<JoinResponse['etcd']> };
 
 export interface StatusReport { updates: { taskId: string; status: TaskStatus }[] }
 

@@ -18,6 +18,7 @@ import { NetMapPublisher } from './dispatcher/netmap.js';
 import { LeaderWork } from './ha/leader-work.js';
 import type { EtcdPlane } from './ha/plane.js';
 import { ManagerRoles, quorumGuard } from './ha/roles.js';
+import { logBroker } from './logs/broker.js';
 import { EmbeddedStore } from './store/embedded.js';
 import { configureDataKey } from './secrets/datakey.js';
 import type { Store } from './store/types.js';
@@ -221,7 +222,7 @@ export class Manager implements ControlPlane {
     this.work = work;
     work.start();
     if (this.ha && this.nodeId) {
-      this.roles = new ManagerRoles(store, this.ha, this.nodeId);
+      this.roles = new ManagerRoles(store, this.ha, this.nodeId, this.ca, logBroker(this.raw));
       this.roles.start();
     }
   }

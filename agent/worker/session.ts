@@ -28,6 +28,8 @@ export interface SessionOptions {
   describe: () => Promise<NodeDescription>;
   onAssignments: (tasks: Task[]) => void;
   onNetMap?: (map: NetMap) => void;
+  /** the leader promotes this node to manager */
+  onPromote?: (m: Extract<SessionMessage, { type: 'promote' }>) => void;
   /** dockerd that runs this node's tasks (log uploads); default: DOCKER_HOST or /var/run/docker.sock */
   docker?: Docker;
   onManagers?: (addrs: string[]) => void;
@@ -188,6 +190,8 @@ export class ManagerSession {
       if (this.nodeId) sweepTaskFiles(this.nodeId, new Set(m.tasks.map((t) => t.ID)));
     } else if (m.type === 'netmap') {
       this.opts.onNetMap?.(m.map);
+    } else if (m.type === 'promote') {
+      this.opts.onPromote?.(m);
     } else if (m.type === 'logs') {
       void this.logs.upload(this.manager(), m.request);
     } else if (m.type === 'logs-cancel') {

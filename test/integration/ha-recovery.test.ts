@@ -72,3 +72,31 @@ test.serial('force-new-cluster: the last of three managers brings the swarm back
     throw err;
   }
 });
+
+test.serial('promote: a worker becomes a Reachable manager and keeps the swarm writable when the leader host dies', async (t) => {
+  const c = await createHaCluster(4, 2);
+  t.teardown(() => c.destroy());
+  const [m1, m2, , w4] = c.agents as [TestAgent, TestAgent, TestAgent, TestAgent];
+  const w3 = c.agents[2]!;
+  try {
+    await c.ok(m1, create(`p-${sfx}`));
+    const tasksBefore = (await c.ok(m1, ['service', 'ps', '-q', '--filter', 'desired-state=running', `p-${sfx}`])).trim();
+    await c.ok(m1, ['node', 'promote', w3.hostname]);
+    const st = await waitFor('the promoted worker Reachable', async () => {
+      const s = await c.managerStatus(m1);
+      return s.get(w3.hostname) === 'Reachable' ? s : undefined;
+    }, { timeoutMs: 90_000 });
+    t.is(st.get(w4.hostname), '', 'the other worker stays a worker');
+    // the promoted node serves the manager API itself, and nothing was restarted
+    t.regex(await eventually(w3, ['node', 'ls']), new RegExp(w3.hostname));
+    t.is((await c.ok(m1, ['service', 'ps', '-q', '--filter', 'desired-state=running', `p-${sfx}`])).trim(), tasksBefore);
+    const leader = (await c.leader(m1))!;
+    const survivor = [m1, m2, w3].find((a) => a !== leader)!;
+    await c.killHost(leader);
+    await eventually(survivor, create(`q-${sfx}`), 90_000);
+    t.true((await services(c, survivor)).has(`p-${sfx}`));
+  } catch (err) {
+    t.log(logsOf(c));
+    throw err;
+  }
+});

@@ -5,7 +5,9 @@
 // member when the quorum allows, then its ManagerStatus). It also guards the
 // API's demotions: a store view whose transactions refuse to demote a manager
 // when the remaining members would not form a quorum (swarmkit's check,
-// with its words), and refuses promotions, which are not implemented yet.
+// with its words), and promotions: the leader adds the promoted worker's etcd
+// member and sends it, over its session, a manager certificate and the
+// member's start-up; a promotion that does not come up in time is undone.
 // Writes go through the term's (fenced) store.
 import { errorMessage } from '../../common/errors.js';
 import { logger } from '../../common/log.js';
@@ -15,16 +17,23 @@ import type { Store, WriteTx } from '../store/types.js';
 import type { MemberStatus } from './etcd-cluster.js';
 import type { EtcdPlane } from './plane.js';
 import { canRemoveMember, DEMOTE_LOSES_QUORUM } from './quorum.js';
+import { issueNodeCert, type RootCA } from '../ca/ca.js';
+import type { LogBroker } from '../logs/broker.js';
 
 const log = logger('roles');
 export const REFRESH_MS = 2_000;
+/** a promoted worker whose member is not healthy by then is set back to worker */
+export const PROMOTE_TIMEOUT_MS = 60_000;
 
 /** keeps manager status right for one term; stop() ends it */
 export class ManagerRoles {
   private timer?: NodeJS.Timeout;
   private stopped = false;
+  /** promotions under way: node id → when its member was added */
+  private promoting = new Map<string, number>();
 
-  constructor(private store: Store, private plane: EtcdPlane, private selfId: string) {}
+  /** `sessions`: where this manager's worker sessions are (the promoted node is told over its own) */
+  constructor(private store: Store, private plane: EtcdPlane, private selfId: string, private ca: RootCA, private sessions: LogBroker) {}
 
   start(): void {
     const tick = () => {
@@ -50,7 +59,47 @@ export class ManagerRoles {
     const members = await this.plane.members();
     if (this.stopped) return;
     await this.demotions(members);
+    await this.promotions(members);
     await this.writeStatus(members);
+  }
+
+  /** workers whose role became manager: add their member, hand them what a joining manager gets */
+  private async promotions(members: MemberStatus[]): Promise<void> {
+    const promoted = this.store.list('nodes', (n) => n.Spec.Role === 'manager' && n.ID !== this.selfId && (!n.ManagerStatus || this.promoting.has(n.ID)));
+    for (const n of promoted) {
+      if (this.stopped) return;
+      const started = this.promoting.get(n.ID);
+      if (started !== undefined) {
+        if (members.find((m) => m.name === n.ID)?.healthy) { this.promoting.delete(n.ID); log.info({ nodeId: n.ID }, 'promotion done'); }
+        else if (Date.now() - started > PROMOTE_TIMEOUT_MS) await this.undoPromotion(n.ID, 'the promoted node did not start its etcd member in time');
+        continue;
+      }
+      if (n.Status.State !== 'ready' || !this.sessions.hasSession(n.ID)) continue; // it must be here to be told
+      const etcd = await this.plane.addManager(n.ID, n.Status.Addr);
+      if (!etcd) continue;
+      this.promoting.set(n.ID, Date.now());
+      const cluster = this.store.list('cluster')[0];
+      const cert = await issueNodeCert(this.ca, n.ID, 'manager', cluster?.ID ?? '');
+      await this.store.update((tx) => {
+        const cur = tx.get('nodes', n.ID);
+        if (cur && !cur.ManagerStatus) tx.update('nodes', { ...cur, ManagerStatus: { Leader: false, Reachability: 'unknown', Addr: `${n.Status.Addr}:2377` } });
+      });
+      if (!this.sessions.send(n.ID, { type: 'promote', certPem: cert.certPem, keyPem: cert.keyPem, etcd })) {
+        await this.undoPromotion(n.ID, 'the node left before it could be promoted');
+      } else log.info({ nodeId: n.ID }, 'promoting a worker: etcd member added, manager certificate sent');
+    }
+  }
+
+  private async undoPromotion(nodeId: string, why: string): Promise<void> {
+    this.promoting.delete(nodeId);
+    await this.plane.removeManager(nodeId).catch(() => false);
+    await this.store.update((tx) => {
+      const cur = tx.get('nodes', nodeId);
+      if (!cur) return;
+      const { ManagerStatus: _gone, ...rest } = cur;
+      tx.update('nodes', { ...(rest as Node), Spec: { ...cur.Spec, Role: 'worker' }, Status: { ...cur.Status, Message: `promotion undone: ${why}` } });
+    });
+    log.warn({ nodeId, why }, 'promotion undone');
   }
 
   private async writeStatus(members: MemberStatus[] | undefined): Promise<void> {
@@ -106,8 +155,6 @@ export class ManagerRoles {
 
 class NeedMembers extends Error {}
 
-export const PROMOTE_UNSUPPORTED = 'promoting a worker to manager is not supported yet on shoal: join a new manager with `docker swarm join-token manager` instead';
-
 /** the API's view of the store: demoting a manager must keep the etcd quorum */
 export function quorumGuard(store: Store, plane: EtcdPlane): Store {
   const guardTx = (tx: WriteTx, members: MemberStatus[] | undefined): WriteTx => new Proxy(tx, {
@@ -116,7 +163,6 @@ export function quorumGuard(store: Store, plane: EtcdPlane): Store {
       return (kind: string, obj: Node, expect?: number) => {
         if (kind === 'nodes') {
           const old = target.get('nodes', obj.ID);
-          if (old?.Spec.Role === 'worker' && obj.Spec?.Role === 'manager' && !old.ManagerStatus) throw precondition(PROMOTE_UNSUPPORTED);
           if (old?.Spec.Role === 'manager' && obj.Spec?.Role === 'worker' && old.ManagerStatus) {
             if (!members) throw new NeedMembers();
             const m = members.find((x) => x.name === obj.ID);

@@ -35,6 +35,13 @@ export class LogBroker {
     return this.sessions.has(nodeId);
   }
 
+  /** sends a message down a node's session; false when the node has none on this manager */
+  send(nodeId: string, m: SessionMessage): boolean {
+    const send = this.sessions.get(nodeId);
+    send?.(m);
+    return !!send;
+  }
+
   /** asks `nodeId` for a task's logs; the returned function cancels */
   open(nodeId: string, r: Omit<LogsRequest, 'id'>, sink: LogSink): () => void {
     const send = this.sessions.get(nodeId);
