@@ -151,15 +151,28 @@ export class NetAgent {
     }
   }
 
+  /**
+   * one pass over the map; every step is tried even when an earlier one
+   * fails (a broken network must not keep DNS or the mesh of the others
+   * down), and the pass then fails as a whole so it is retried
+   */
   private async reconcile(map: NetMap): Promise<void> {
     const self = this.opts.nodeId;
     const underlay = map.nodes[self]?.addr ?? '';
+    const errors: unknown[] = [];
+    const step = async (what: string, fn: () => Promise<unknown>) => {
+      try { await fn(); } catch (err) { errors.push(err); log.warn({ err, what }, 'data plane step failed'); }
+    };
     const want = new Set(map.networks.map((n) => n.vni));
     for (const n of map.networks) {
-      await (await this.drv()).ensureNetwork({ id: n.id, vni: n.vni, subnet: n.subnet, gateway: n.gateway, nodeAddr: n.nodeAddr.split('/')[0], underlayAddr: underlay });
-      await (await this.drv()).setPeers(n.vni, peersOf(map, n.id, self));
+      await step(`overlay ${n.name}`, async () => {
+        await (await this.drv()).ensureNetwork({ id: n.id, vni: n.vni, subnet: n.subnet, gateway: n.gateway, nodeAddr: n.nodeAddr.split('/')[0], underlayAddr: underlay });
+        await (await this.drv()).setPeers(n.vni, peersOf(map, n.id, self));
+      });
     }
-    for (const have of await (await this.drv()).networks()) if (!want.has(have.vni)) await (await this.drv()).removeNetwork(have.vni);
+    await step('stale overlays', async () => {
+      for (const have of await (await this.drv()).networks()) if (!want.has(have.vni)) await (await this.drv()).removeNetwork(have.vni);
+    });
 
     // DNS on every non-ingress gateway
     const gateways = new Set<string>();
@@ -169,17 +182,18 @@ export class NetAgent {
       gateways.add(n.gateway);
     }
     for (const id of this.records.networkIds()) if (!map.networks.some((n) => n.id === id && !n.ingress)) this.records.removeNetwork(id);
-    for (const g of gateways) {
-      if (this.dnsOn.has(g)) continue;
-      await this.dns.listen(g, this.opts.dnsPort ?? 53);
-      this.dnsOn.add(g);
+    for (const g of [...this.dnsOn]) {
+      if (!gateways.has(g)) await step(`dns off ${g}`, async () => { await this.dns.unlisten(g); this.dnsOn.delete(g); });
     }
-    for (const g of [...this.dnsOn]) if (!gateways.has(g)) { await this.dns.unlisten(g); this.dnsOn.delete(g); }
+    for (const g of gateways) {
+      if (!this.dnsOn.has(g)) await step(`dns on ${g}`, async () => { await this.dns.listen(g, this.opts.dnsPort ?? 53); this.dnsOn.add(g); });
+    }
 
     for (const taskId of this.local.keys()) await this.applyVips(taskId).catch((err) => log.warn({ err, taskId }, 'VIP update failed'));
 
     const ingress = map.networks.find((n) => n.ingress);
-    await this.mesh!.setServices(ingress ? meshTable(map.services, map.tasks, { ingressNetworkId: ingress.id, nodeId: self }) : []);
+    await step('mesh', () => this.mesh!.setServices(ingress ? meshTable(map.services, map.tasks, { ingressNetworkId: ingress.id, nodeId: self }) : []));
+    if (errors.length) throw errors[0];
   }
 
   private async applyVips(taskId: string): Promise<void> {

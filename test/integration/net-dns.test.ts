@@ -111,7 +111,7 @@ test.serial('names are scoped to networks: a task on another network gets NXDOMA
   const cid = lonely!.container!;
   for (const name of ['web', 'tasks.web', 'rr']) {
     // the answer must be NXDOMAIN (retried only while the task's network is not up yet)
-    const r = await waitFor(`an answer for ${name} on othernet`, async () => { const x = await nslookup(cid, name); return /can't connect/.test(x.out) ? undefined : x; }, { timeoutMs: 20_000 });
+    const r = await waitFor(`an answer for ${name} on othernet`, async () => { const x = await nslookup(cid, name); return /can't connect/.test(x.out) ? undefined : x; }, { timeoutMs: 45_000 });
     t.not(r.code, 0, `${name} must not resolve on othernet: ${r.out}`);
     t.regex(r.out, /NXDOMAIN/, r.out);
   }
