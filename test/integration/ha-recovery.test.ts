@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { createHaCluster, type HaCluster } from '../bench/ha-lab.js';
 import type { TestAgent } from '../helpers/agent.js';
 import { waitFor } from '../helpers/wait.js';
+import { hostDocker } from '../helpers/docker.js';
 
 const sfx = randomBytes(3).toString('hex');
 const NO_LEADER = 'The swarm does not have a leader';
@@ -91,10 +92,21 @@ test.serial('promote: a worker becomes a Reachable manager and keeps the swarm w
     t.regex(await eventually(w3, ['node', 'ls']), new RegExp(w3.hostname));
     t.is((await c.ok(m1, ['service', 'ps', '-q', '--filter', 'desired-state=running', `p-${sfx}`])).trim(), tasksBefore);
     const leader = (await c.leader(m1))!;
+    const sr = await leader.docker(['secret', 'create', `s-${sfx}`, '-'], { input: 'kept across managers' });
+    t.is(sr.code, 0, sr.stderr);
     const survivor = [m1, m2, w3].find((a) => a !== leader)!;
     await c.killHost(leader);
     await eventually(survivor, create(`q-${sfx}`), 90_000);
     t.true((await services(c, survivor)).has(`p-${sfx}`));
+    // a secret sealed under the old leader opens under the new one
+    await eventually(survivor, ['service', 'create', '--detach', '--name', `sec-${sfx}`, '--secret', `s-${sfx}`, '--stop-grace-period', '1s', 'local/busybox:1', 'sleep', '3600'], 60_000);
+    const content = await waitFor('the secret inside the task', async () => {
+      const ids = (await hostDocker(['ps', '-q', '--filter', `label=com.docker.swarm.service.name=sec-${sfx}`])).stdout.split('\n').filter(Boolean);
+      if (!ids.length) return undefined;
+      const r = await hostDocker(['exec', ids[0], 'cat', `/run/secrets/s-${sfx}`]);
+      return r.code === 0 ? r.stdout : undefined;
+    }, { timeoutMs: 90_000 });
+    t.is(content, 'kept across managers');
   } catch (err) {
     t.log(logsOf(c));
     throw err;

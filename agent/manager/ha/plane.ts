@@ -8,7 +8,8 @@
 // certificate. Layout under the state dir: etcd/ (member data, tls, log),
 // etcd-ca/ (etcd CA).
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { keyPath, loadOrCreateKey } from '../secrets/datakey.js';
 import type { Etcd3 } from 'etcd3';
 import { errorMessage, invalid, unavailable } from '../../common/errors.js';
 import { logger } from '../../common/log.js';
@@ -187,8 +188,13 @@ export class EtcdPlane {
     this.probe.unref?.();
   }
 
+  /** the CAs and the secrets data key (every manager must open what another sealed) go to etcd once, at init */
   private async putSecrets(swarmCA: RootCA, etcdCA: RootCA | undefined): Promise<void> {
-    const kv: Record<string, string> = { 'swarm-ca.pem': swarmCA.certPem, 'swarm-ca-key.pem': swarmCA.keyPem };
+    loadOrCreateKey(this.opts.stateDir);
+    const kv: Record<string, string> = {
+      'swarm-ca.pem': swarmCA.certPem, 'swarm-ca-key.pem': swarmCA.keyPem,
+      'data.key': readFileSync(keyPath(this.opts.stateDir)).toString('base64'),
+    };
     if (etcdCA) Object.assign(kv, { 'etcd-ca.pem': etcdCA.certPem, 'etcd-ca-key.pem': etcdCA.keyPem });
     for (const [k, v] of Object.entries(kv)) await this.client.put(SECRETS + k).value(v);
   }
@@ -198,6 +204,11 @@ export class EtcdPlane {
     const get = (k: string) => all[SECRETS + k];
     if (!get('swarm-ca.pem') || !get('swarm-ca-key.pem')) throw unavailable('the swarm CA is missing from etcd');
     const etcdCA = get('etcd-ca.pem') && get('etcd-ca-key.pem') ? { certPem: get('etcd-ca.pem'), keyPem: get('etcd-ca-key.pem') } : undefined;
+    if (get('data.key')) {
+      const p = keyPath(this.opts.stateDir);
+      mkdirSync(dirname(p), { recursive: true, mode: 0o700 });
+      writeFileSync(p, Buffer.from(get('data.key')!, 'base64'), { mode: 0o600 });
+    }
     return { swarmCA: { certPem: get('swarm-ca.pem'), keyPem: get('swarm-ca-key.pem') }, etcdCA };
   }
 

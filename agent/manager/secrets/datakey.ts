@@ -54,20 +54,24 @@ export function loadOrCreateKey(stateDir: string): DataKey {
 }
 
 const keys = new WeakMap<object, DataKey>();
+/** the key of the manager this process runs: views of its store (fenced, guarded) share it */
+let current: DataKey | undefined;
 
 /** wiring: the manager tells which state directory holds the key for this store */
 export function configureDataKey(store: object, stateDir: string): DataKey {
   const k = loadOrCreateKey(stateDir);
   keys.set(store, k);
+  current = k;
   return k;
 }
 
 /**
- * the data key for this store: as configured, else (embedded store) the key
- * file beside the store's folder under the same state directory
+ * the data key for this store: as configured (or the running manager's, for
+ * a view of its store), else (embedded store) the key file beside the
+ * store's folder under the same state directory
  */
 export function dataKeyFor(store: object): DataKey {
-  let k = keys.get(store);
+  let k = keys.get(store) ?? current;
   if (k) return k;
   const dir = (store as { dir?: unknown }).dir;
   const stateDir = typeof dir === 'string' && dir.endsWith('/store') ? dirname(dir) : process.env.SHOAL_STATE_DIR;
