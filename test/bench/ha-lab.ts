@@ -94,3 +94,14 @@ export async function createHaCluster(n: number, managers: number, extra: string
     },
   };
 }
+
+/** retries a docker command until it succeeds (bounded); returns its output */
+export async function eventually(via: TestAgent, args: string[], timeoutMs = 60_000): Promise<string> {
+  let out = '';
+  await waitFor(`docker ${args.join(' ')} on ${via.hostname}`, async () => {
+    const r = await via.docker(args, { timeoutMs: 20_000 });
+    out = r.stdout;
+    return r.code === 0;
+  }, { timeoutMs, intervalMs: 300 });
+  return out;
+}

@@ -5,7 +5,7 @@
 // the swarm writable when the original leader's host dies.
 import test from 'ava';
 import { randomBytes } from 'node:crypto';
-import { createHaCluster, type HaCluster } from '../bench/ha-lab.js';
+import { createHaCluster, eventually, type HaCluster } from '../bench/ha-lab.js';
 import type { TestAgent } from '../helpers/agent.js';
 import { waitFor } from '../helpers/wait.js';
 import { hostDocker } from '../helpers/docker.js';
@@ -22,16 +22,6 @@ async function services(c: HaCluster, via: TestAgent): Promise<Map<string, numbe
   return new Map(all.map((s) => [s.Spec.Name, s.Version.Index]));
 }
 
-/** retries a docker command until it succeeds (bounded) */
-async function eventually(via: TestAgent, args: string[], timeoutMs = 60_000): Promise<string> {
-  let out = '';
-  await waitFor(`docker ${args.join(' ')} on ${via.hostname}`, async () => {
-    const r = await via.docker(args, { timeoutMs: 20_000 });
-    out = r.stdout;
-    return r.code === 0;
-  }, { timeoutMs, intervalMs: 300 });
-  return out;
-}
 
 const create = (name: string) => ['service', 'create', '--detach', '--name', name, '--replicas', '1', '--stop-grace-period', '1s', 'local/busybox:1', 'sleep', '3600'];
 const logsOf = (c: HaCluster) => c.agents.map((a) => `--- ${a.hostname}\n${a.log().slice(-2500)}`).join('\n');

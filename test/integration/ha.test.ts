@@ -7,7 +7,7 @@
 // leader can neither write nor lead while the majority goes on, and catches
 // up when its link returns. Only the docker CLI is used against the agents.
 import test from 'ava';
-import { createHaCluster, type HaCluster } from '../bench/ha-lab.js';
+import { createHaCluster, eventually, type HaCluster } from '../bench/ha-lab.js';
 import type { TestAgent } from '../helpers/agent.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -41,16 +41,6 @@ async function newLeader(via: TestAgent, not: TestAgent): Promise<TestAgent> {
   }, { timeoutMs: 60_000 });
 }
 
-/** retries a docker command until it succeeds (bounded); returns its output */
-async function eventually(via: TestAgent, args: string[], timeoutMs = 60_000): Promise<string> {
-  let out = '';
-  await waitFor(`docker ${args.join(' ')} on ${via.hostname}`, async () => {
-    const r = await via.docker(args, { timeoutMs: 20_000 });
-    out = r.stdout;
-    return r.code === 0;
-  }, { timeoutMs, intervalMs: 300 });
-  return out;
-}
 
 async function runningOn(via: TestAgent, service: string): Promise<string[]> {
   const out = await c.ok(via, ['service', 'ps', service, '--filter', 'desired-state=running', '--format', '{{.Node}} {{.CurrentState}}']);
