@@ -3,9 +3,9 @@
 // --force-new-cluster` (an etcd manager's recovery from a lost quorum). It
 // runs the manager (on managers: on the embedded store, or on etcd — an
 // agent-managed member or an external cluster, see manager/ha/plane.ts) and
-// the worker (always: fed
-// in-process on an embedded manager, through a session with the leader
-// everywhere else), and is the SwarmBackend the Docker API server talks to.
+// the worker (always: fed in-process on an embedded manager, through a
+// session with the leader everywhere else), and is the SwarmBackend the
+// Docker API server talks to.
 import { rmSync } from 'node:fs';
 import type Docker from 'dockerode';
 import { ALREADY_IN_SWARM, NOT_A_MANAGER, NOT_IN_SWARM, type ControlPlane, type LocalSwarmInfo, type SwarmBackend, type SwarmInitRequest, type SwarmJoinRequest } from './api/backend.js';
