@@ -1,11 +1,12 @@
-// Owns logging: one pino root logger writing JSON lines (level, time, pid,
+// Owns logging: one pino root logger writing JSON lines to stderr (level, time, pid,
 // module, and the object ids each call adds); modules take children with a
 // `module` field. The level comes from SHOAL_LOG_LEVEL or `--log-level`.
-import { pino, type Logger, type LevelWithSilent } from 'pino';
+import { destination, pino, type Logger, type LevelWithSilent } from 'pino';
 
 export const LOG_LEVELS: LevelWithSilent[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
-export const rootLogger: Logger = pino({ level: process.env.SHOAL_LOG_LEVEL ?? 'info', base: { pid: process.pid } });
+/** on stderr: stdout stays for command output, and a daemon's supervisor collects both */
+export const rootLogger: Logger = pino({ level: process.env.SHOAL_LOG_LEVEL ?? 'info', base: { pid: process.pid } }, destination(2));
 
 const children: Logger[] = [];
 

@@ -65,6 +65,11 @@ test.before(async () => {
   vip = s.Endpoint.VirtualIPs.map((v: { Addr: string }) => v.Addr.split('/')[0]).find((a: string) => a.startsWith(gw.split('.').slice(0, 3).join('.')));
 });
 
+test.afterEach.always((t) => {
+  if (t.passed) return;
+  for (const a of c?.agents ?? []) t.log(`${a.hostname}: exit ${a.proc.exitCode} ${a.proc.signalCode ?? ''}\n${a.log().slice(-3000)}`);
+});
+
 test.after.always(async () => {
   upstream?.kill('SIGKILL');
   if (netnsDir) rmSync(netnsDir, { recursive: true, force: true });
@@ -109,9 +114,16 @@ test.serial('inside tasks (busybox nslookup): VIP, three task addresses, dnsrr w
 test.serial('names are scoped to networks: a task on another network gets NXDOMAIN', async (t) => {
   const [lonely] = await waitRunning(c, 'lonely', 'othernet', 1);
   const cid = lonely!.container!;
+  const diagnose = async () => {
+    const i = hostIndexOf(c, lonely!.nodeId);
+    t.log((await c.exec(cid, 'ip addr; ip route; cat /etc/resolv.conf')).stdout);
+    t.log((await c.lab.exec(host(i), ['sh', '-c', 'ip -br addr; ss -lnup; ss -lntp'])).stdout);
+    t.log(c.agents[i]!.log().slice(-4000));
+  };
   for (const name of ['web', 'tasks.web', 'rr']) {
     // the answer must be NXDOMAIN (retried only while the task's network is not up yet)
-    const r = await waitFor(`an answer for ${name} on othernet`, async () => { const x = await nslookup(cid, name); return /can't connect/.test(x.out) ? undefined : x; }, { timeoutMs: 45_000 });
+    const r = await waitFor(`an answer for ${name} on othernet`, async () => { const x = await nslookup(cid, name); return /can't connect/.test(x.out) ? undefined : x; }, { timeoutMs: 45_000 })
+      .catch(async (err) => { await diagnose(); throw err; });
     t.not(r.code, 0, `${name} must not resolve on othernet: ${r.out}`);
     t.regex(r.out, /NXDOMAIN/, r.out);
   }
