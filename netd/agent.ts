@@ -17,8 +17,7 @@ import { peersOf, recordsOf, vipRulesFor } from './view.js';
 const log = logger('netd');
 const RETRY_MS = 1000;
 
-/** a local task container and the overlays it is attached to (by id and VNI) */
-interface LocalContainer { pid: number; networks: string[]; vnis: number[]; script?: string }
+interface LocalContainer { pid: number; networks: string[]; script?: string }
 
 export interface NetAgentOptions {
   nodeId: string;
@@ -88,22 +87,18 @@ export class NetAgent {
       afterStart: async (task, container) => {
         await this.ready;
         const atts = task.NetworksAttachments ?? [];
-        const vniOf = (a: (typeof atts)[number]) => Number(a.Network.DriverState?.Options?.['com.docker.network.driver.overlay.vxlanid_list']);
-        // recorded first: a reconcile pass working from an older map must not remove these overlays meanwhile
-        this.local.set(task.ID, { pid: container.pid, networks: atts.map((a) => a.Network.ID), vnis: atts.map(vniOf) });
-        try {
-          for (const [i, a] of atts.entries()) {
-            const vni = vniOf(a);
-            const c = a.Network.IPAMOptions?.Configs?.[0];
-            if (!vni || !c) throw new Error(`network ${a.Network.Spec.Name} is not allocated`);
-            await this.ensureLocalNetwork(a.Network.ID);
-            const [address, prefix] = a.Addresses[0].split('/');
-            await (await this.drv()).attach({ pid: container.pid, vni, address, prefixLen: Number(prefix), gateway: c.Gateway, ifname: `eth${i}`, defaultRoute: i === 0 });
-          }
-        } catch (err) {
-          this.local.delete(task.ID);
-          throw err;
+        let i = 0;
+        for (const a of atts) {
+          const net = a.Network;
+          const vni = Number(net.DriverState?.Options?.['com.docker.network.driver.overlay.vxlanid_list']);
+          const c = net.IPAMOptions?.Configs?.[0];
+          if (!vni || !c) throw new Error(`network ${net.Spec.Name} is not allocated`);
+          await this.ensureLocalNetwork(a.Network.ID);
+          const [address, prefix] = a.Addresses[0].split('/');
+          await (await this.drv()).attach({ pid: container.pid, vni, address, prefixLen: Number(prefix), gateway: c.Gateway, ifname: `eth${i}`, defaultRoute: i === 0 });
+          i++;
         }
+        this.local.set(task.ID, { pid: container.pid, networks: atts.map((a) => a.Network.ID) });
         await this.applyVips(task.ID).catch((err) => log.warn({ err, task: task.ID }, 'VIP rules not applied yet'));
       },
       beforeRemove: async (task) => {
@@ -168,8 +163,9 @@ export class NetAgent {
     const step = async (what: string, fn: () => Promise<unknown>) => {
       try { await fn(); } catch (err) { errors.push(err); log.warn({ err, what }, 'data plane step failed'); }
     };
-    // overlays to keep: those of the newest map, and any a local container is attached to
-    const want = () => new Set([...(this.map ?? map).networks.map((n) => n.vni), ...[...this.local.values()].flatMap((l) => l.vnis)]);
+    // overlays to keep come from the newest map: a container may have set up its
+    // network (afterStart waits for a map that lists it) while this pass ran on an older one
+    const want = () => new Set((this.map ?? map).networks.map((n) => n.vni));
     for (const n of map.networks) {
       await step(`overlay ${n.name}`, async () => {
         await (await this.drv()).ensureNetwork({ id: n.id, vni: n.vni, subnet: n.subnet, gateway: n.gateway, nodeAddr: n.nodeAddr.split('/')[0], underlayAddr: underlay });
