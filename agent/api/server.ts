@@ -2,7 +2,6 @@
 // optionally TCP with client-certificate TLS), strips /v1.NN prefixes, answers
 // the swarm, network and system routes itself and forwards everything else
 // to the local dockerd byte for byte (including attach/exec hijacking).
-import { readFileSync } from 'node:fs';
 import { chmod, lstat, mkdir, unlink } from 'node:fs/promises';
 import http from 'node:http';
 import https from 'node:https';
@@ -10,6 +9,7 @@ import type net from 'node:net';
 import path from 'node:path';
 import { ShoalError, invalid } from '../common/errors.js';
 import { logger } from '../common/log.js';
+import { VERSION } from '../common/version.js';
 import type { SwarmBackend } from './backend.js';
 import type { Ctx, Route } from './context.js';
 import { eventsRoutes } from './events-routes.js';
@@ -33,16 +33,6 @@ export interface TlsOptions { cert: string | Buffer; key: string | Buffer; ca: s
 
 const ROUTES: Route[] = [...systemRoutes, ...swarmRoutes, ...logsRoutes, ...eventsRoutes, ...secretRoutes, ...networkRoutes];
 
-function shoalVersion(): string {
-  try {
-    // dist/agent/api/server.js → package.json at the project root
-    const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version?: string };
-    return pkg.version ?? '0.0.0';
-  } catch {
-    return '0.0.0';
-  }
-}
-
 function compareVersions(a: string, b: string): number {
   const pa = a.split('.').map(Number);
   const pb = b.split('.').map(Number);
@@ -56,7 +46,7 @@ function compareVersions(a: string, b: string): number {
 export class ApiServer {
   private readonly backend: SwarmBackend;
   private readonly upstream: Upstream;
-  private readonly serverName = `shoal/${shoalVersion()}`;
+  private readonly serverName = `shoal/${VERSION}`;
   private readonly servers: net.Server[] = [];
   private readonly sockets = new Set<net.Socket>();
   private readonly socketPaths: string[] = [];

@@ -1,13 +1,12 @@
 // Owns the client side of shoal's CLI: commands sent to an agent's API with
 // dockerode (the same API the docker CLI uses), for what docker cannot say.
 import type { Command } from 'commander';
-import Docker from 'dockerode';
+import type Docker from 'dockerode';
 import { AGENT_DEFAULTS } from './agent.js';
+import { dockerClient } from '../docker.js';
 
 function client(host: string | undefined): Docker {
-  const h = host || process.env.DOCKER_HOST || `unix://${AGENT_DEFAULTS.apiSocket}`;
-  const u = new URL(h);
-  return u.protocol === 'unix:' ? new Docker({ socketPath: u.pathname }) : new Docker({ host: u.hostname, port: Number(u.port) });
+  return dockerClient(host || process.env.DOCKER_HOST || `unix://${AGENT_DEFAULTS.apiSocket}`);
 }
 
 /** prints rows as an aligned table (header first), or as JSON lines with --format json */
